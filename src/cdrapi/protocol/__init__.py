@@ -1,0 +1,1 @@
+"""The vendor /api/cdr protocol: form encoding, signing, request reading, filters, responses."""

@@ -1,0 +1,1 @@
+"""The HTTP server: a thin Starlette layer over the protocol and the store."""

@@ -1,0 +1,1 @@
+"""The call store: schema, connections and the queries behind /api/cdr."""
