@@ -1,0 +1,144 @@
+"""Reading an /api/cdr request (SPEC §2-3): where the parameters are, and who sent them.
+
+- GET: the query string, read as PHP's ``parse_str``.
+- POST: a JSON body (it starts with ``{`` or says ``application/json``); a multipart form;
+  otherwise the body is a PHP form string *whatever its Content-Type* (the vendor's
+  clients send ``text/xml``). An empty body falls back to the query string.
+
+Limits, each answered with the vendor envelope: bodies over 1 MiB (413), nesting deeper
+than 16 levels, arrays over 1,000 items and text that is not UTF-8 (400).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+from urllib.parse import quote_plus
+
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import Request
+
+from cdrapi.protocol.encoding import parse_str
+from cdrapi.protocol.errors import AuthenticationError, InvalidRequest, PayloadTooLarge
+
+__all__ = ["MAX_BODY", "MAX_DEPTH", "MAX_ITEMS", "check_bearer", "read_params"]
+
+MAX_BODY = 1 << 20
+MAX_DEPTH = 16
+MAX_ITEMS = 1000
+_INT64 = 2**63
+
+
+def check_bearer(authorization: str | None, tokens: Iterable[str]) -> None:
+    """Accept ``Authorization: Bearer <token>`` for any configured token (constant time)."""
+    scheme, _, given = (authorization or "").strip().partition(" ")
+    given_bytes = given.strip().encode()
+    matched = False
+    for token in tokens:
+        matched |= hmac.compare_digest(given_bytes, token.encode())
+    if scheme.lower() != "bearer" or not given_bytes or not matched:
+        raise AuthenticationError("Unauthorized: a valid 'Authorization: Bearer <token>' is required")
+
+
+async def read_params(request: Request) -> dict[Any, Any]:
+    """The request's parameters as one nested structure, checked against the limits."""
+    query = request.scope.get("query_string", b"")
+    if request.method in ("GET", "HEAD"):
+        params = _form(query)
+    else:
+        body = await _body(request)
+        content_type = request.headers.get("content-type", "").lower()
+        if not body.strip():
+            params = _form(query)
+        elif content_type.startswith("multipart/form-data"):
+            params = await _multipart(request, body)
+        elif body.lstrip()[:1] == b"{" or content_type.startswith("application/json"):
+            params = _json(body)
+        else:
+            params = _form(body)
+    _check(params, 1)
+    return params
+
+
+async def _body(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise PayloadTooLarge(f"Request body too large: the limit is {MAX_BODY} bytes")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise PayloadTooLarge(f"Request body too large: the limit is {MAX_BODY} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _form(data: bytes) -> dict[Any, Any]:
+    return parse_str(data.decode("utf-8", "surrogateescape"))
+
+
+def _json_int(text: str) -> int | float:
+    # json_decode turns integers outside int64 into floats.
+    value = int(text)
+    return value if -_INT64 <= value < _INT64 else float(value)
+
+
+def _json_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json(body: bytes) -> dict[Any, Any]:
+    try:
+        value = json.loads(
+            body.decode("utf-8"), parse_int=_json_int, parse_constant=_json_constant
+        )
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest("Invalid JSON: the body is not valid UTF-8") from exc
+    except (ValueError, RecursionError) as exc:
+        raise InvalidRequest(f"Invalid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise InvalidRequest("Invalid JSON: the body must be an object")
+    return value
+
+
+async def _multipart(request: Request, body: bytes) -> dict[Any, Any]:
+    async def stream() -> AsyncIterator[bytes]:
+        yield body
+
+    try:
+        form = await MultiPartParser(
+            request.headers, stream(), max_files=MAX_ITEMS, max_fields=MAX_ITEMS * 10
+        ).parse()
+    except MultiPartException as exc:
+        raise InvalidRequest(f"Invalid multipart body: {exc.message}") from exc
+    # The fields are registered exactly as PHP registers form variables; files are not
+    # parameters (PHP puts them in $_FILES).
+    pairs = (
+        f"{quote_plus(name, errors='surrogateescape')}={quote_plus(value, errors='surrogateescape')}"
+        for name, value in form.multi_items()
+        if not isinstance(value, UploadFile)
+    )
+    return parse_str("&".join(pairs))
+
+
+def _check(value: Any, depth: int) -> None:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidRequest("Invalid request: text is not valid UTF-8") from exc
+        return
+    if not isinstance(value, dict | list):
+        return
+    if depth > MAX_DEPTH:
+        raise InvalidRequest(f"Invalid request: nesting deeper than {MAX_DEPTH} levels")
+    if len(value) > MAX_ITEMS:
+        raise InvalidRequest(f"Invalid request: more than {MAX_ITEMS} items in one array")
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
+        _check(key, depth)
+        _check(item, depth + 1)

@@ -1,0 +1,95 @@
+"""The Starlette application: ``/api/cdr`` and ``/healthz``.
+
+The handler reads and checks the request (protocol), validates it into a
+:class:`~cdrapi.protocol.filters.CdrRequest`, asks the store for the page and serializes
+it. Every answer that is not a success, 404 and 405 and 500 included, is the vendor's
+error envelope.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from cdrapi.protocol.errors import ProtocolError, SignatureError
+from cdrapi.protocol.filters import parse_request
+from cdrapi.protocol.request import check_bearer, read_params
+from cdrapi.protocol.response import error_body, page_body
+from cdrapi.protocol.signing import verify
+from cdrapi.settings import Settings, load_settings
+from cdrapi.store.engine import StoreError, connect
+from cdrapi.store.pages import CallPages
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("cdrapi.server")
+
+_JSON = "application/json"
+
+
+def _error(status: int, messages: list[str], headers: dict[str, str] | None = None) -> Response:
+    return Response(error_body(messages), status_code=status, media_type=_JSON, headers=headers)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """The ASGI application for ``settings`` (read from the environment when omitted)."""
+    settings = settings or load_settings()
+    engine = connect(settings.db)
+    pages = CallPages(engine)
+    tokens = settings.tokens
+    api_key = settings.api_key
+
+    async def cdr(request: Request) -> Response:
+        try:
+            check_bearer(request.headers.get("authorization"), tokens)
+            params = await read_params(request)
+            if api_key and not verify(params, api_key):
+                raise SignatureError("Invalid api_hash")
+            query = parse_request(params)
+            page = await run_in_threadpool(pages.fetch, query.filters, query.page)
+        except ProtocolError as exc:
+            headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+            return _error(exc.status_code, exc.messages, headers)
+        except StoreError:
+            log.exception("store failure on /api/cdr")
+            return _error(500, ["Internal error: the call store is unavailable"])
+        body = page_body(page.row_count, page.page, page.rows)
+        return Response(body, media_type=_JSON)
+
+    async def healthz(request: Request) -> Response:
+        def ping() -> None:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+
+        try:
+            await run_in_threadpool(ping)
+        except SQLAlchemyError:
+            return Response(b'{"status":"unavailable"}', status_code=503, media_type=_JSON)
+        return Response(b'{"status":"ok"}', media_type=_JSON)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        messages = {404: "Not found", 405: "Method not allowed"}
+        message = messages.get(exc.status_code, str(exc.detail))
+        return _error(exc.status_code, [message], dict(exc.headers or {}))
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        return _error(500, ["Internal error"])
+
+    handlers: dict[Any, Any] = {HTTPException: http_error, Exception: server_error}
+    return Starlette(
+        routes=[
+            Route("/api/cdr", cdr, methods=["GET", "POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ],
+        exception_handlers=handlers,
+    )

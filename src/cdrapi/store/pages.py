@@ -1,0 +1,123 @@
+"""Pages of calls: ``row_count`` and the 100 records of a page, in ``id`` order.
+
+Clients walk pages with ``page += 1``. Done naively that is ``OFFSET (page-1)*100``,
+whose cost grows with the page number. Instead, for each filter set and store version
+we remember the count and the last id of every page served; the next page then starts
+``WHERE id > <last id of the previous page>`` (keyset), so the ten-thousandth page costs
+what the first does. The store version (``meta.version``) changes with every write, so
+nothing cached outlives the data it describes; each API worker keeps its own cache.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, Row, func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from cdrapi.protocol.filters import CallFilters
+from cdrapi.protocol.records import COLUMNS
+from cdrapi.protocol.response import PAGE_SIZE
+from cdrapi.store.engine import StoreError, read_version
+from cdrapi.store.queries import where_clauses
+from cdrapi.store.schema import calls
+
+__all__ = ["CallPages", "Page"]
+
+_SELECTED = [calls.c[column] for column in COLUMNS]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    row_count: int
+    page: int
+    rows: list[Row[Any]]
+
+    @property
+    def max_page(self) -> int:
+        return -(-self.row_count // PAGE_SIZE)
+
+
+@dataclass(slots=True)
+class _Known:
+    """What one filter set looked like at one store version."""
+
+    row_count: int
+    pages: list[int] = field(default_factory=list)  # sorted page numbers with a known end
+    last_ids: dict[int, int] = field(default_factory=dict)  # page -> its last id
+
+    def nearest(self, page: int) -> tuple[int, int | None]:
+        """The highest page before ``page`` whose last id is known (0, None if none)."""
+        index = bisect.bisect_left(self.pages, page) - 1
+        if index < 0:
+            return 0, None
+        known = self.pages[index]
+        return known, self.last_ids[known]
+
+    def remember(self, page: int, last_id: int) -> None:
+        if page not in self.last_ids:
+            bisect.insort(self.pages, page)
+        self.last_ids[page] = last_id
+
+
+class CallPages:
+    """Serves pages of calls from one engine, with a per-process cache."""
+
+    def __init__(self, engine: Engine, *, cache_size: int = 256) -> None:
+        self.engine = engine
+        self._dialect = engine.dialect.name
+        self._cache: OrderedDict[tuple[CallFilters, int], _Known] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def fetch(self, filters: CallFilters, page: int) -> Page:
+        """The requested page; raises :class:`StoreError` if the database fails."""
+        try:
+            return self._fetch(filters, page)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database error: {exc.__class__.__name__}") from exc
+
+    def _fetch(self, filters: CallFilters, page: int) -> Page:
+        where = where_clauses(filters, self._dialect)
+        connection = self.engine.connect()
+        if self._dialect == "postgresql":
+            connection = connection.execution_options(isolation_level="REPEATABLE READ")
+        with connection as conn, conn.begin():
+            key = (filters, read_version(conn))
+            known = self._lookup(key)
+            if known is None:
+                row_count = conn.execute(select(func.count()).select_from(calls).where(*where))
+                known = self._store(key, _Known(row_count.scalar_one()))
+            if page > -(-known.row_count // PAGE_SIZE):
+                return Page(known.row_count, page, [])
+            with self._lock:
+                before, after_id = known.nearest(page)
+            query = select(*_SELECTED).where(*where).order_by(calls.c.id).limit(PAGE_SIZE)
+            if after_id is not None:
+                query = query.where(calls.c.id > after_id)
+            skip = (page - 1 - before) * PAGE_SIZE
+            if skip:
+                query = query.offset(skip)
+            rows = list(conn.execute(query))
+        if rows:
+            with self._lock:
+                known.remember(page, rows[-1][0])
+        return Page(known.row_count, page, rows)
+
+    def _lookup(self, key: tuple[CallFilters, int]) -> _Known | None:
+        with self._lock:
+            known = self._cache.get(key)
+            if known is not None:
+                self._cache.move_to_end(key)
+            return known
+
+    def _store(self, key: tuple[CallFilters, int], known: _Known) -> _Known:
+        with self._lock:
+            self._cache[key] = known
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return known

@@ -1,0 +1,238 @@
+"""The store's tables: call records and the directory they refer to.
+
+``calls`` holds one row per Asterisk CDR, already shaped like the 43-field API record
+(SPEC §6), plus the raw Asterisk columns that ingestion needs to re-derive fields later.
+Names that belong to the directory (``user_fullname``, ``project``, ``inbound_route``) are
+stored on the call as they were when the call was recorded, next to their ids: the record
+is a historical fact, and a page of results needs no joins.
+
+Times are ``YYYY-MM-DD HH:MM:SS`` text in the PBX's local time, compared as text; on
+PostgreSQL they use the ``C`` collation so that comparison is byte order whatever the
+database's locale. Durations are whole seconds.
+
+Substring search on numbers (``telephone_like``, ``source``, ``destination``) uses a
+trigram index: an FTS5 ``trigram`` table kept in step by triggers on SQLite, ``pg_trgm``
+GIN indexes on PostgreSQL. Both are created by :func:`create_search_index`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.types import TypeEngine
+
+__all__ = [
+    "SECONDARY_INDEXES",
+    "calls",
+    "create_search_index",
+    "drop_search_index",
+    "inbound_routes",
+    "meta",
+    "metadata",
+    "projects",
+    "queues",
+    "trunks",
+    "users",
+]
+
+metadata = MetaData()
+
+
+def _id_type() -> TypeEngine[int]:
+    # INTEGER PRIMARY KEY is SQLite's rowid; BIGINT identity elsewhere.
+    return BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _sortable(length: int) -> TypeEngine[str]:
+    """Text compared byte by byte on every backend (times, numbers)."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("extension", String(80), nullable=False),
+    Column("fullname", String(200), nullable=False),
+    Column("channel_pattern", String(200)),
+    Column("project_id", Integer),
+)
+
+queues = Table(
+    "queues",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("project_id", Integer),
+)
+
+trunks = Table(
+    "trunks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("channel_pattern", String(200), nullable=False),
+)
+
+inbound_routes = Table(
+    "inbound_routes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("did", String(80), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("project_id", Integer),
+)
+
+# One row per key; ``version`` grows with every committed write to ``calls`` so that
+# API workers can tell whether cached counts and page boundaries still hold.
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", BigInteger().with_variant(Integer(), "sqlite"), nullable=False),
+)
+
+calls = Table(
+    "calls",
+    metadata,
+    Column("id", _id_type(), primary_key=True, autoincrement=True),
+    # Identity of the source row, so the same CDR ingested twice stays one record.
+    Column("source_key", String(255), unique=True),
+    Column("uniqueid", String(150), nullable=False, server_default=""),
+    Column("linkedid", String(150), nullable=False, server_default=""),
+    Column("sequence", Integer),
+    Column("time", _sortable(19), nullable=False),
+    Column("time_end", _sortable(19)),
+    Column("caller_id", String(255), nullable=False, server_default=""),
+    Column("source", _sortable(80), nullable=False, server_default=""),
+    Column("destination", _sortable(80), nullable=False, server_default=""),
+    Column("direction", String(8), nullable=False),
+    # Raw Asterisk columns, kept so derived fields can be computed again.
+    Column("channel", String(255), nullable=False, server_default=""),
+    Column("dstchannel", String(255), nullable=False, server_default=""),
+    Column("dcontext", String(80)),
+    Column("lastapp", String(80)),
+    Column("lastdata", String(255)),
+    Column("amaflags", String(20)),
+    Column("userfield", String(255)),
+    Column("peeraccount", String(80)),
+    Column("did", String(80)),
+    # API fields (SPEC §6).
+    Column("channel_formatted", String(255), nullable=False, server_default=""),
+    Column("dstchannel_formatted", String(255), nullable=False, server_default=""),
+    Column("customer_id", String(80)),
+    Column("user_id", Integer),
+    Column("user_fullname", String(200)),
+    Column("qname", String(128)),
+    Column("code", String(40)),
+    Column("call_status", String(20), nullable=False),
+    Column("call_status_info", String(255)),
+    Column("call_codes", String(255)),
+    Column("accounting_code", String(80)),
+    Column("accounting_value", String(255)),
+    Column("comments", Text),
+    Column("monitor_files", Text),
+    Column("monitor_urls", Text),
+    Column("recording_file", String(512)),
+    Column("recording_url", String(1024)),
+    Column("transfers", Text),
+    Column("project_id", Integer),
+    Column("project", String(200)),
+    Column("inbound_route_id", Integer),
+    Column("inbound_route", String(200)),
+    Column("queue_log", Text),
+    Column("ivr_log", Text),
+    Column("external_id", String(150)),
+    Column("external_info", Text),
+    Column("agent_details", Text),
+    Column("is_recovered", SmallInteger),
+    Column("transcription_id", String(80)),
+    Column("transcription_text", Text),
+    Column("billsec", Integer, nullable=False, server_default="0"),
+    Column("duration", Integer, nullable=False, server_default="0"),
+    Column("ivr_duration", Integer, nullable=False, server_default="0"),
+    Column("hold_time", Integer, nullable=False, server_default="0"),
+    Column("ring_time", Integer, nullable=False, server_default="0"),
+)
+
+# The indexes behind the filters (SPEC §4). Kept apart from the table so a bulk load
+# into an empty table can build them once at the end.
+SECONDARY_INDEXES = (
+    Index("ix_calls_time", calls.c.time),
+    Index("ix_calls_source", calls.c.source),
+    Index("ix_calls_destination", calls.c.destination),
+    Index("ix_calls_uniqueid", calls.c.uniqueid),
+    Index("ix_calls_linkedid", calls.c.linkedid),
+    Index("ix_calls_external_id", calls.c.external_id),
+    Index("ix_calls_project_id", calls.c.project_id),
+    Index("ix_calls_user_id", calls.c.user_id),
+    Index("ix_calls_inbound_route_id", calls.c.inbound_route_id),
+)
+
+_SQLITE_SEARCH = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS calls_numbers USING fts5("
+    "source, destination, content='calls', content_rowid='id', tokenize='trigram')",
+    "CREATE TRIGGER IF NOT EXISTS calls_numbers_ai AFTER INSERT ON calls BEGIN "
+    "INSERT INTO calls_numbers(rowid, source, destination) "
+    "VALUES (new.id, new.source, new.destination); END",
+    "CREATE TRIGGER IF NOT EXISTS calls_numbers_ad AFTER DELETE ON calls BEGIN "
+    "INSERT INTO calls_numbers(calls_numbers, rowid, source, destination) "
+    "VALUES ('delete', old.id, old.source, old.destination); END",
+    "CREATE TRIGGER IF NOT EXISTS calls_numbers_au AFTER UPDATE OF source, destination "
+    "ON calls BEGIN "
+    "INSERT INTO calls_numbers(calls_numbers, rowid, source, destination) "
+    "VALUES ('delete', old.id, old.source, old.destination); "
+    "INSERT INTO calls_numbers(rowid, source, destination) "
+    "VALUES (new.id, new.source, new.destination); END",
+)
+
+_POSTGRES_SEARCH = (
+    "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+    "CREATE INDEX IF NOT EXISTS ix_calls_source_trgm ON calls USING gin (source gin_trgm_ops)",
+    "CREATE INDEX IF NOT EXISTS ix_calls_destination_trgm "
+    "ON calls USING gin (destination gin_trgm_ops)",
+)
+
+
+def create_search_index(conn: Connection) -> None:
+    """Create the trigram search over ``source``/``destination`` and fill it."""
+    if conn.dialect.name == "sqlite":
+        existed = conn.exec_driver_sql(
+            "SELECT 1 FROM sqlite_master WHERE name = 'calls_numbers'"
+        ).first()
+        for statement in _SQLITE_SEARCH:
+            conn.exec_driver_sql(statement)
+        if existed is None:
+            conn.exec_driver_sql("INSERT INTO calls_numbers(calls_numbers) VALUES ('rebuild')")
+    elif conn.dialect.name == "postgresql":
+        for statement in _POSTGRES_SEARCH:
+            conn.exec_driver_sql(statement)
+
+
+def drop_search_index(conn: Connection) -> None:
+    """Drop the trigram search (before a bulk load into an empty table)."""
+    if conn.dialect.name == "sqlite":
+        for trigger in ("calls_numbers_ai", "calls_numbers_ad", "calls_numbers_au"):
+            conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {trigger}")
+        conn.exec_driver_sql("DROP TABLE IF EXISTS calls_numbers")
+    elif conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("DROP INDEX IF EXISTS ix_calls_source_trgm")
+        conn.exec_driver_sql("DROP INDEX IF EXISTS ix_calls_destination_trgm")
