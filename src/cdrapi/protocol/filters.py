@@ -145,10 +145,12 @@ def _texts(value: Any) -> tuple[str, ...]:
 
 
 def _pair(value: Any, parse_end: Callable[[str, bool], str]) -> tuple[str | None, str | None]:
-    if not isinstance(value, list | dict):
-        raise _Invalid("expected [from, to]")
-    ends = list(value.values()) if isinstance(value, dict) else value
-    if len(ends) != 2:
+    # A PHP client's null end is dropped from a form body: [from] or {1: to} remain.
+    if isinstance(value, list) and 1 <= len(value) <= 2:
+        ends = [*value, None][:2]
+    elif isinstance(value, dict) and value and set(value) <= {0, 1}:
+        ends = [value.get(0), value.get(1)]
+    else:
         raise _Invalid("expected [from, to]")
     start, end = (None if _is_empty(v) else parse_end(_text(v), i == 1) for i, v in enumerate(ends))
     return start, end
@@ -247,7 +249,7 @@ def _page(value: Any) -> int:
         return 1
     if isinstance(value, str) and _DIGITS.fullmatch(value):
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
         raise _Invalid
     return value
 
