@@ -78,6 +78,11 @@ async def _body(request: Request) -> bytes:
 
 
 def _form(data: bytes) -> dict[Any, Any]:
+    # PHP silently drops variables nested deeper than its own limit; refuse them instead.
+    for pair in data.split(b"&"):
+        name = pair.partition(b"=")[0]
+        if name.count(b"[") + name.upper().count(b"%5B") >= MAX_DEPTH:
+            raise InvalidRequest(f"Invalid request: nesting deeper than {MAX_DEPTH} levels")
     return parse_str(data.decode("utf-8", "surrogateescape"))
 
 
