@@ -75,14 +75,18 @@ class PostgresServer:
         assert initdb and pg_ctl
         self._run(initdb, "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8")
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._run(pg_ctl, "-D", str(self.data), "-o", options, "-w", "-l",
-                  str(self.root / "log"), "start")
+        self._run(
+            pg_ctl, "-D", str(self.data), "-o", options, "-w", "-l", str(self.root / "log"), "start"
+        )
 
     def stop(self) -> None:
         pg_ctl = _pg_bin("pg_ctl")
         if pg_ctl:
-            subprocess.run([*self._as_user, pg_ctl, "-D", str(self.data), "-m", "immediate",
-                            "stop"], capture_output=True, timeout=60)
+            subprocess.run(
+                [*self._as_user, pg_ctl, "-D", str(self.data), "-m", "immediate", "stop"],
+                capture_output=True,
+                timeout=60,
+            )
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
@@ -98,8 +102,10 @@ class PostgresServer:
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
-    need(_pg_bin("initdb") is not None and _pg_bin("pg_ctl") is not None,
-         "PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+    need(
+        _pg_bin("initdb") is not None and _pg_bin("pg_ctl") is not None,
+        "PostgreSQL server binaries (initdb, pg_ctl) are not installed",
+    )
     # Not under pytest's tmp dir: that one is private to root, and postgres must enter it.
     root = Path(tempfile.mkdtemp(prefix="cdrapi-pg-"))
     root.chmod(0o755)
@@ -134,8 +140,12 @@ def running(settings: Settings) -> Iterator[str]:
     """The app for ``settings`` under uvicorn on loopback; yields its base URL."""
     port = free_port()
     config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning",
-        access_log=False, lifespan="off",
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

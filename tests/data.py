@@ -13,8 +13,18 @@ from cdrapi.store.engine import bump_version
 from cdrapi.store.schema import calls
 
 NUMBERS = [
-    "0721123456", "0721999000", "0312285000", "0372100200", "0040721123456",
-    "100", "101", "205", "anonymous", "07_2%1", "0721'; DROP TABLE calls;--", "+40723000111",
+    "0721123456",
+    "0721999000",
+    "0312285000",
+    "0372100200",
+    "0040721123456",
+    "100",
+    "101",
+    "205",
+    "anonymous",
+    "07_2%1",
+    "0721'; DROP TABLE calls;--",
+    "+40723000111",
 ]
 STATUSES = ["ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION"]
 DIRECTIONS = ["IN", "OUT", "INTERNAL"]
@@ -25,8 +35,18 @@ def sample_rows(count: int = 260, seed: int = 7) -> list[dict[str, Any]]:
     rows = []
     for n in range(count):
         day = 1 + n % 31
-        second_of_day = rng.choice([0, 59, 3600 * 6, 3600 * 10 + 1800, 3600 * 17 + 3599,
-                                    3600 * 22 + 5, 86399, rng.randrange(86400)])
+        second_of_day = rng.choice(
+            [
+                0,
+                59,
+                3600 * 6,
+                3600 * 10 + 1800,
+                3600 * 17 + 3599,
+                3600 * 22 + 5,
+                86399,
+                rng.randrange(86400),
+            ]
+        )
         hh, rest = divmod(second_of_day, 3600)
         start = f"2024-01-{day:02d} {hh:02d}:{rest // 60:02d}:{rest % 60:02d}"
         billsec = rng.choice([0, 1, 59, 60, 61, 3600, 90000])
@@ -79,7 +99,7 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def _widen(value: str, full: str) -> str:
-    return value + full[len(value):]
+    return value + full[len(value) :]
 
 
 def oracle(row: dict[str, Any], filters: dict[str, Any]) -> bool:
@@ -122,9 +142,11 @@ def oracle(row: dict[str, Any], filters: dict[str, Any]) -> bool:
             if row[name] not in {str(v) for v in _as_list(value)}:
                 return False
         elif name.startswith("has_"):
-            column = {"has_transcription": "transcription_id",
-                      "has_monitor_file": "monitor_files",
-                      "has_recording_file": "recording_file"}[name]
+            column = {
+                "has_transcription": "transcription_id",
+                "has_monitor_file": "monitor_files",
+                "has_recording_file": "recording_file",
+            }[name]
             wanted = str(value).lower() in ("1", "true", "yes")
             if bool(row[column]) != wanted:
                 return False

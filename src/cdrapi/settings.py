@@ -84,7 +84,7 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
     path = config_file or os.environ.get("CDRAPI_CONFIG") or None
     if path is not None and not Path(path).is_file():
         raise SettingsError(f"config file not found: {path}")
-    settings_cls = Settings
+    settings_cls: type[Settings] = Settings
     if path is not None:
         config = SettingsConfigDict(**{**Settings.model_config, "toml_file": Path(path)})
         settings_cls = type("Settings", (Settings,), {"model_config": config})

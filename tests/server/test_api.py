@@ -25,9 +25,10 @@ Serve = Callable[[Settings], AbstractContextManager[str]]
 @pytest.fixture
 def api(db_url: str, serve: Serve) -> Iterator[tuple[httpx.Client, list[dict[str, Any]]]]:
     rows = load(connect(db_url), sample_rows())
-    with serve(Settings(db=db_url, api_token=TOKEN)) as base, httpx.Client(
-        base_url=base, headers=AUTH, timeout=30
-    ) as client:
+    with (
+        serve(Settings(db=db_url, api_token=TOKEN)) as base,
+        httpx.Client(base_url=base, headers=AUTH, timeout=30) as client,
+    ):
         yield client, rows
 
 
@@ -121,8 +122,12 @@ def test_form_and_get_requests_read_like_json(
     api: tuple[httpx.Client, list[dict[str, Any]]], how: str
 ) -> None:
     client, rows = api
-    filters = {"date_between": ["2024-01-03", "2024-01-20 12:00"], "direction": ["IN", "OUT"],
-               "has_recording_file": True, "telephone_like": "07"}
+    filters = {
+        "date_between": ["2024-01-03", "2024-01-20 12:00"],
+        "direction": ["IN", "OUT"],
+        "has_recording_file": True,
+        "telephone_like": "07",
+    }
     expected = [row["id"] for row in rows if oracle(row, filters)]
     assert expected
     assert every_id(client, filters, how) == expected
@@ -135,8 +140,12 @@ def test_pages_hold_every_record_once_in_id_order(
     ids = every_id(client, {})
     assert ids == sorted(ids) == [row["id"] for row in rows]
     first = client.post("/api/cdr", json={"page": 1}).json()
-    assert first["pagination"] == {"row_count": 260, "page_size": 100, "current_page": 1,
-                                   "max_page": 3}
+    assert first["pagination"] == {
+        "row_count": 260,
+        "page_size": 100,
+        "current_page": 1,
+        "max_page": 3,
+    }
     # Out of order and repeated requests give the same pages (keyset cache or not).
     third = client.post("/api/cdr", json={"page": 3}).json()
     assert [r["id"] for r in third["results"]] == [str(i) for i in ids[200:]]
@@ -150,8 +159,12 @@ def test_page_past_the_end_and_empty_results(
     client, _ = api
     past = client.post("/api/cdr", json={"page": 4}).json()
     assert past["results"] == []
-    assert past["pagination"] == {"row_count": 260, "page_size": 100, "current_page": 4,
-                                  "max_page": 3}
+    assert past["pagination"] == {
+        "row_count": 260,
+        "page_size": 100,
+        "current_page": 4,
+        "max_page": 3,
+    }
     last = client.post("/api/cdr", json={"page": "9223372036854775807"})
     assert last.status_code == 200
     assert last.json()["results"] == []
@@ -159,9 +172,12 @@ def test_page_past_the_end_and_empty_results(
     assert huge.status_code == 400
     assert huge.json()["messages"] == ["Invalid page: 99999999999999999999999999"]
     empty = client.post("/api/cdr", json={"filters": {"telephone": "nobody"}}).json()
-    assert empty == {"has_error": False, "messages": [], "results": [],
-                     "pagination": {"row_count": 0, "page_size": 100, "current_page": 0,
-                                    "max_page": 0}}
+    assert empty == {
+        "has_error": False,
+        "messages": [],
+        "results": [],
+        "pagination": {"row_count": 0, "page_size": 100, "current_page": 0, "max_page": 0},
+    }
 
 
 def test_record_shape_and_types(api: tuple[httpx.Client, list[dict[str, Any]]]) -> None:
@@ -193,7 +209,7 @@ def test_long_durations_pass_24_hours(api: tuple[httpx.Client, list[dict[str, An
 def test_new_calls_are_counted_at_once(
     api: tuple[httpx.Client, list[dict[str, Any]]], db_url: str
 ) -> None:
-    client, rows = api
+    client, _ = api
     assert client.post("/api/cdr", json={}).json()["pagination"]["row_count"] == 260
     load(connect(db_url), sample_rows(5, seed=99))
     body = client.post("/api/cdr", json={"page": 3}).json()
@@ -222,8 +238,11 @@ def test_sync_with_from_id_misses_nothing(
 
 def test_signed_requests(db_url: str, serve: Serve) -> None:
     load(connect(db_url), sample_rows(10))
-    params: dict[str, Any] = {"page": 1, "filters": {"date_between": ["2024-01-01", None],
-                                                     "telephone": None}, "action": "list"}
+    params: dict[str, Any] = {
+        "page": 1,
+        "filters": {"date_between": ["2024-01-01", None], "telephone": None},
+        "action": "list",
+    }
     with serve(Settings(db=db_url, api_token="a,b", api_key="secret")) as base:
         client = httpx.Client(base_url=base, headers={"Authorization": "Bearer b"})
         unsigned = client.post("/api/cdr", json=params)
@@ -253,8 +272,13 @@ def test_api_hash_is_ignored_without_a_key(
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic dGVzdC10b2tlbg=="},
-     {"Authorization": "Bearer"}, {"Authorization": f"Token {TOKEN}"}],
+    [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": "Basic dGVzdC10b2tlbg=="},
+        {"Authorization": "Bearer"},
+        {"Authorization": f"Token {TOKEN}"},
+    ],
 )
 def test_authentication_is_required(
     api: tuple[httpx.Client, list[dict[str, Any]]], headers: dict[str, str]

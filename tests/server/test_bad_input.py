@@ -29,9 +29,10 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
 
     url = f"sqlite:///{tmp_path_factory.mktemp('bad') / 'cdrapi.db'}"
     load(connect(url), sample_rows(30))
-    with running(Settings(db=url, api_token="t")) as base, httpx.Client(
-        base_url=base, headers=AUTH, timeout=30
-    ) as http:
+    with (
+        running(Settings(db=url, api_token="t")) as base,
+        httpx.Client(base_url=base, headers=AUTH, timeout=30) as http,
+    ):
         yield http
 
 
@@ -87,9 +88,7 @@ def test_deeper_than_php_nesting_limit_is_refused_not_dropped(client: httpx.Clie
 
 def test_lists_over_1000_items(client: httpx.Client) -> None:
     ids = [str(i) for i in range(1001)]
-    messages = assert_envelope(
-        client.post("/api/cdr", json={"filters": {"uniqueid": ids}}), 400
-    )
+    messages = assert_envelope(client.post("/api/cdr", json={"filters": {"uniqueid": ids}}), 400)
     assert messages == ["Invalid request: more than 1000 items in one array"]
     form = "&".join(f"filters[uniqueid][]={i}" for i in range(1001))
     assert_envelope(client.post("/api/cdr", content=form), 400)
@@ -127,59 +126,105 @@ def test_json_that_is_not_an_object(client: httpx.Client, body: str) -> None:
         ({"page": " 2"}, "Invalid page:  2"),
         ({"filters": "x"}, "Invalid filters: x (expected a map of filter names to values)"),
         ({"filters": 5}, "Invalid filters: 5 (expected a map of filter names to values)"),
-        ({"filters": ["date_between"]},
-         'Invalid filters: ["date_between"] (expected a map of filter names to values)'),
+        (
+            {"filters": ["date_between"]},
+            'Invalid filters: ["date_between"] (expected a map of filter names to values)',
+        ),
         ({"filters": {"from_idxx": 1}}, "Invalid filter: from_idxx"),
-        ({"filters": {"date_between": "2024-01-01"}},
-         "Invalid date_between: 2024-01-01 (expected [from, to])"),
-        ({"filters": {"date_between": ["2024-01-01", "2024-01-02", "2024-01-03"]}},
-         'Invalid date_between: ["2024-01-01","2024-01-02","2024-01-03"] (expected [from, to])'),
-        ({"filters": {"date_between": ["2024-02-30", None]}},
-         'Invalid date_between: ["2024-02-30",null] (no such date)'),
-        ({"filters": {"date_between": ["2023-02-29", None]}},
-         'Invalid date_between: ["2023-02-29",null] (no such date)'),
-        ({"filters": {"date_between": ["2024-13-01", None]}},
-         'Invalid date_between: ["2024-13-01",null] (no such date)'),
-        ({"filters": {"date_between": ["2024-01-01 24:00:00", None]}},
-         'Invalid date_between: ["2024-01-01 24:00:00",null] (no such time)'),
-        ({"filters": {"date_between": ["yesterday", None]}},
-         'Invalid date_between: ["yesterday",null] (expected YYYY-MM-DD, YYYY-MM-DD HH:MM '
-         "or YYYY-MM-DD HH:MM:SS)"),
-        ({"filters": {"date_between": ["2024-01-02", "2024-01-01"]}},
-         'Invalid date_between: ["2024-01-02","2024-01-01"] (from is after to)'),
-        ({"filters": {"date_between": [["2024-01-01"], None]}},
-         'Invalid date_between: [["2024-01-01"],null] (expected text)'),
-        ({"filters": {"hour_between": ["10:60", "11"]}},
-         'Invalid hour_between: ["10:60","11"] (no such time)'),
-        ({"filters": {"hour_between": ["25", "11"]}},
-         'Invalid hour_between: ["25","11"] (no such time)'),
-        ({"filters": {"hour_between": ["9", "11"]}},
-         'Invalid hour_between: ["9","11"] (expected HH, HH:MM or HH:MM:SS)'),
-        ({"filters": {"project_id": "abc"}},
-         "Invalid project_id: abc (expected an id or a list of ids)"),
-        ({"filters": {"user_id": [1, "x"]}},
-         'Invalid user_id: [1,"x"] (expected an id or a list of ids)'),
-        ({"filters": {"inbound_route_id": -3}},
-         "Invalid inbound_route_id: -3 (expected an id or a list of ids)"),
-        ({"filters": {"project_id": 1.0}},
-         "Invalid project_id: 1.0 (expected an id or a list of ids)"),
-        ({"filters": {"direction": "sideways"}},
-         "Invalid direction: sideways (expected one of IN, OUT, INTERNAL)"),
-        ({"filters": {"call_status": ["ANSWERED", "LOST"]}},
-         'Invalid call_status: ["ANSWERED","LOST"] (expected one of ANSWERED, NO ANSWER, BUSY, '
-         "FAILED, CONGESTION)"),
-        ({"filters": {"telephone_like": {"a": "1"}}},
-         'Invalid telephone_like: {"a":"1"} (expected text)'),
+        (
+            {"filters": {"date_between": "2024-01-01"}},
+            "Invalid date_between: 2024-01-01 (expected [from, to])",
+        ),
+        (
+            {"filters": {"date_between": ["2024-01-01", "2024-01-02", "2024-01-03"]}},
+            'Invalid date_between: ["2024-01-01","2024-01-02","2024-01-03"] (expected [from, to])',
+        ),
+        (
+            {"filters": {"date_between": ["2024-02-30", None]}},
+            'Invalid date_between: ["2024-02-30",null] (no such date)',
+        ),
+        (
+            {"filters": {"date_between": ["2023-02-29", None]}},
+            'Invalid date_between: ["2023-02-29",null] (no such date)',
+        ),
+        (
+            {"filters": {"date_between": ["2024-13-01", None]}},
+            'Invalid date_between: ["2024-13-01",null] (no such date)',
+        ),
+        (
+            {"filters": {"date_between": ["2024-01-01 24:00:00", None]}},
+            'Invalid date_between: ["2024-01-01 24:00:00",null] (no such time)',
+        ),
+        (
+            {"filters": {"date_between": ["yesterday", None]}},
+            'Invalid date_between: ["yesterday",null] (expected YYYY-MM-DD, YYYY-MM-DD HH:MM '
+            "or YYYY-MM-DD HH:MM:SS)",
+        ),
+        (
+            {"filters": {"date_between": ["2024-01-02", "2024-01-01"]}},
+            'Invalid date_between: ["2024-01-02","2024-01-01"] (from is after to)',
+        ),
+        (
+            {"filters": {"date_between": [["2024-01-01"], None]}},
+            'Invalid date_between: [["2024-01-01"],null] (expected text)',
+        ),
+        (
+            {"filters": {"hour_between": ["10:60", "11"]}},
+            'Invalid hour_between: ["10:60","11"] (no such time)',
+        ),
+        (
+            {"filters": {"hour_between": ["25", "11"]}},
+            'Invalid hour_between: ["25","11"] (no such time)',
+        ),
+        (
+            {"filters": {"hour_between": ["9", "11"]}},
+            'Invalid hour_between: ["9","11"] (expected HH, HH:MM or HH:MM:SS)',
+        ),
+        (
+            {"filters": {"project_id": "abc"}},
+            "Invalid project_id: abc (expected an id or a list of ids)",
+        ),
+        (
+            {"filters": {"user_id": [1, "x"]}},
+            'Invalid user_id: [1,"x"] (expected an id or a list of ids)',
+        ),
+        (
+            {"filters": {"inbound_route_id": -3}},
+            "Invalid inbound_route_id: -3 (expected an id or a list of ids)",
+        ),
+        (
+            {"filters": {"project_id": 1.0}},
+            "Invalid project_id: 1.0 (expected an id or a list of ids)",
+        ),
+        (
+            {"filters": {"direction": "sideways"}},
+            "Invalid direction: sideways (expected one of IN, OUT, INTERNAL)",
+        ),
+        (
+            {"filters": {"call_status": ["ANSWERED", "LOST"]}},
+            'Invalid call_status: ["ANSWERED","LOST"] (expected one of ANSWERED, NO ANSWER, BUSY, '
+            "FAILED, CONGESTION)",
+        ),
+        (
+            {"filters": {"telephone_like": {"a": "1"}}},
+            'Invalid telephone_like: {"a":"1"} (expected text)',
+        ),
         ({"filters": {"telephone": ["1", "2"]}}, 'Invalid telephone: ["1","2"] (expected text)'),
         ({"filters": {"source": 1.5}}, "Invalid source: 1.5 (expected text)"),
         ({"filters": {"from_id": "-1"}}, "Invalid from_id: -1 (expected an integer >= 0)"),
         ({"filters": {"from_id": [1]}}, "Invalid from_id: [1] (expected an integer >= 0)"),
-        ({"filters": {"uniqueid": {"a": {"b": "c"}}}},
-         'Invalid uniqueid: {"a":{"b":"c"}} (expected text)'),
-        ({"filters": {"has_transcription": "maybe"}},
-         "Invalid has_transcription: maybe (expected 1/true/yes or 0/false/no)"),
-        ({"filters": {"has_recording_file": 2}},
-         "Invalid has_recording_file: 2 (expected 1/true/yes or 0/false/no)"),
+        (
+            {"filters": {"uniqueid": {"a": {"b": "c"}}}},
+            'Invalid uniqueid: {"a":{"b":"c"}} (expected text)',
+        ),
+        (
+            {"filters": {"has_transcription": "maybe"}},
+            "Invalid has_transcription: maybe (expected 1/true/yes or 0/false/no)",
+        ),
+        (
+            {"filters": {"has_recording_file": 2}},
+            "Invalid has_recording_file: 2 (expected 1/true/yes or 0/false/no)",
+        ),
     ],
 )
 def test_wrong_values_name_the_filter(
@@ -221,8 +266,9 @@ def test_unknown_paths(client: httpx.Client) -> None:
     ],
 )
 def test_invalid_utf8(client: httpx.Client, body: bytes, content_type: str) -> None:
-    assert_envelope(client.post("/api/cdr", content=body, headers={"Content-Type": content_type}),
-                    400)
+    assert_envelope(
+        client.post("/api/cdr", content=body, headers={"Content-Type": content_type}), 400
+    )
 
 
 def test_sql_looking_text_is_searched_as_text(client: httpx.Client) -> None:
@@ -240,7 +286,8 @@ def test_multipart_form_is_read_like_php(client: httpx.Client) -> None:
     assert response.status_code == 200
     assert [r["uniqueid"] for r in response.json()["results"]] == ["1704067200.3"]
     broken = client.post(
-        "/api/cdr", content=b"--x\r\nContent-Disposition: form-data\r\n\r\nzz",
+        "/api/cdr",
+        content=b"--x\r\nContent-Disposition: form-data\r\n\r\nzz",
         headers={"Content-Type": "multipart/form-data; boundary=x"},
     )
     assert broken.status_code in (200, 400)
@@ -254,8 +301,9 @@ def test_empty_post_falls_back_to_the_query_string(client: httpx.Client) -> None
 
 
 def test_form_body_with_json_content_type_is_invalid_json(client: httpx.Client) -> None:
-    response = client.post("/api/cdr", content=b"page=1",
-                           headers={"Content-Type": "application/json"})
+    response = client.post(
+        "/api/cdr", content=b"page=1", headers={"Content-Type": "application/json"}
+    )
     assert assert_envelope(response, 400)[0].startswith("Invalid JSON")
 
 
@@ -266,20 +314,21 @@ def test_store_failure_is_a_500_envelope(tmp_path: Path, serve: Serve) -> None:
         with engine.begin() as conn:
             conn.exec_driver_sql("DROP TABLE calls")
         response = httpx.post(f"{base}/api/cdr", headers=AUTH, json={})
-        assert assert_envelope(response, 500) == [
-            "Internal error: the call store is unavailable"
-        ]
+        assert assert_envelope(response, 500) == ["Internal error: the call store is unavailable"]
 
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=6), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3)
+    ),
     max_leaves=8,
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     page=json_values,
     filters=st.dictionaries(st.sampled_from([*FILTER_NAMES, "bogus"]), json_values, max_size=4),
@@ -287,15 +336,20 @@ json_values = st.recursive(
 def test_any_json_gets_200_or_a_400_envelope(
     client: httpx.Client, page: Any, filters: dict[str, Any]
 ) -> None:
-    response = client.post("/api/cdr", content=json.dumps({"page": page, "filters": filters}),
-                           headers={"Content-Type": "application/json"})
+    response = client.post(
+        "/api/cdr",
+        content=json.dumps({"page": page, "filters": filters}),
+        headers={"Content-Type": "application/json"},
+    )
     if response.status_code != 200:
         assert_envelope(response, 400)
     else:
         assert response.json()["has_error"] is False
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(body=st.binary(max_size=200) | st.text(alphabet="[]=&%+.ab01 _\\'\"*", max_size=60))
 def test_any_form_body_gets_200_or_a_400_envelope(client: httpx.Client, body: bytes | str) -> None:
     data = body.encode() if isinstance(body, str) else body

@@ -126,7 +126,9 @@ def _ids(value: Any) -> tuple[int, ...]:
     return tuple(dict.fromkeys(ids))
 
 
-def _choices(allowed: tuple[str, ...], aliases: Mapping[str, str]) -> Callable[[Any], tuple[str, ...]]:
+def _choices(
+    allowed: tuple[str, ...], aliases: Mapping[str, str]
+) -> Callable[[Any], tuple[str, ...]]:
     def parse(value: Any) -> tuple[str, ...]:
         chosen = []
         for item in _items(value):
@@ -161,7 +163,9 @@ def _date_end(text: str, is_to: bool) -> str:
     if match is None:
         raise _Invalid("expected YYYY-MM-DD, YYYY-MM-DD HH:MM or YYYY-MM-DD HH:MM:SS")
     year, month, day, hour, minute, second = match.groups()
-    if not (1 <= int(month) <= 12 and 1 <= int(day) <= calendar.monthrange(int(year), int(month))[1]):
+    if not (
+        1 <= int(month) <= 12 and 1 <= int(day) <= calendar.monthrange(int(year), int(month))[1]
+    ):
         raise _Invalid("no such date")
     fill = "59" if is_to else "00"
     hour = hour if hour is not None else ("23" if is_to else "00")

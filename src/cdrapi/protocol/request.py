@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -40,7 +40,9 @@ def check_bearer(authorization: str | None, tokens: Iterable[str]) -> None:
     for token in tokens:
         matched |= hmac.compare_digest(given_bytes, token.encode())
     if scheme.lower() != "bearer" or not given_bytes or not matched:
-        raise AuthenticationError("Unauthorized: a valid 'Authorization: Bearer <token>' is required")
+        raise AuthenticationError(
+            "Unauthorized: a valid 'Authorization: Bearer <token>' is required"
+        )
 
 
 async def read_params(request: Request) -> dict[Any, Any]:
@@ -98,9 +100,7 @@ def _json_constant(name: str) -> Any:
 
 def _json(body: bytes) -> dict[Any, Any]:
     try:
-        value = json.loads(
-            body.decode("utf-8"), parse_int=_json_int, parse_constant=_json_constant
-        )
+        value = json.loads(body.decode("utf-8"), parse_int=_json_int, parse_constant=_json_constant)
     except UnicodeDecodeError as exc:
         raise InvalidRequest("Invalid JSON: the body is not valid UTF-8") from exc
     except (ValueError, RecursionError) as exc:
@@ -111,7 +111,7 @@ def _json(body: bytes) -> dict[Any, Any]:
 
 
 async def _multipart(request: Request, body: bytes) -> dict[Any, Any]:
-    async def stream() -> AsyncIterator[bytes]:
+    async def stream() -> AsyncGenerator[bytes, None]:
         yield body
 
     try:
@@ -122,8 +122,11 @@ async def _multipart(request: Request, body: bytes) -> dict[Any, Any]:
         raise InvalidRequest(f"Invalid multipart body: {exc.message}") from exc
     # The fields are registered exactly as PHP registers form variables; files are not
     # parameters (PHP puts them in $_FILES).
+    def encode(text: str) -> str:
+        return quote_plus(text, errors="surrogateescape")
+
     pairs = (
-        f"{quote_plus(name, errors='surrogateescape')}={quote_plus(value, errors='surrogateescape')}"
+        f"{encode(name)}={encode(value)}"
         for name, value in form.multi_items()
         if not isinstance(value, UploadFile)
     )

@@ -24,9 +24,7 @@ _FTS = table("calls_numbers", literal_column("rowid"))
 def like_pattern(value: str) -> tuple[str, list[str]]:
     """The LIKE pattern for a search value, and its literal pieces (for the trigram index)."""
     pieces = value.replace("*", "%").split("%")
-    escaped = [
-        piece.replace(_ESCAPE, _ESCAPE * 2).replace("_", _ESCAPE + "_") for piece in pieces
-    ]
+    escaped = [piece.replace(_ESCAPE, _ESCAPE * 2).replace("_", _ESCAPE + "_") for piece in pieces]
     if len(pieces) == 1:
         return f"%{escaped[0]}%", pieces
     return "%".join(escaped), [piece for piece in pieces if piece]
@@ -51,8 +49,10 @@ def _search(
     phrase = _fts_phrase(pieces, " ".join(column.name for column in columns))
     if phrase is None:
         return condition
-    matching: Select[tuple[int]] = select(literal_column("rowid")).select_from(_FTS).where(
-        literal_column("calls_numbers").op("MATCH")(phrase)
+    matching: Select[tuple[int]] = (
+        select(literal_column("rowid"))
+        .select_from(_FTS)
+        .where(literal_column("calls_numbers").op("MATCH")(phrase))
     )
     return and_(calls.c.id.in_(matching), condition)
 

@@ -28,7 +28,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    text,
 )
 from sqlalchemy.types import TypeEngine
 
