@@ -1,0 +1,54 @@
+"""The settings registry: the README's configuration table is checked against it, and the
+sources (environment, TOML file, overrides) take precedence in the documented order."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from cdrapi.settings import Settings, SettingsError, load_settings
+
+README = Path(__file__).parents[1] / "README.md"
+
+
+def readme_table() -> dict[str, tuple[str, str]]:
+    rows = re.findall(r"^\| `(CDRAPI_[A-Z_]+)` \| (.*?) \| (.*?) \|$", README.read_text(), re.M)
+    return {name: (default, meaning) for name, default, meaning in rows}
+
+
+def test_readme_documents_every_setting_as_the_registry_does() -> None:
+    table = readme_table()
+    assert set(table) == {f"CDRAPI_{name.upper()}" for name in Settings.model_fields}
+    for name, field in Settings.model_fields.items():
+        default, meaning = table[f"CDRAPI_{name.upper()}"]
+        assert default == (f"`{field.default}`" if field.default else "(none)")
+        assert meaning == field.description
+
+
+def test_environment_file_and_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "cdrapi.toml"
+    config.write_text('db = "sqlite:///file.db"\napi_token = "a, b"\ntimezone = "UTC"\n')
+    assert load_settings(config).db == "sqlite:///file.db"
+    assert load_settings(config).tokens == ["a", "b"]
+    monkeypatch.setenv("CDRAPI_DB", "sqlite:///env.db")
+    assert load_settings(config).db == "sqlite:///env.db"
+    assert load_settings(config, db="sqlite:///cli.db").db == "sqlite:///cli.db"
+    monkeypatch.setenv("CDRAPI_CONFIG", str(config))
+    assert load_settings().timezone == "UTC"
+
+
+def test_bad_configuration_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="config file not found"):
+        load_settings(tmp_path / "missing.toml")
+    with pytest.raises(SettingsError, match="unknown time zone 'Mars/Olympus'"):
+        load_settings(timezone="Mars/Olympus")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("db = \n")
+    with pytest.raises(SettingsError, match=r"broken\.toml"):
+        load_settings(broken)
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text('dbb = "x"\n')
+    with pytest.raises(SettingsError, match="dbb"):
+        load_settings(unknown)
