@@ -72,11 +72,19 @@ _DURATIONS = tuple(
 )
 
 
+_DURATION_TEXT: dict[int, str] = {}
+
+
 def duration_text(seconds: int | None) -> str:
     """Seconds as ``HH:MM:SS``; hours may pass 24 (``100:00:00``)."""
     seconds = seconds or 0
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
+    text = _DURATION_TEXT.get(seconds)
+    if text is None:
+        hours, rest = divmod(seconds, 3600)
+        text = f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
+        if seconds < 86400:  # remembered: a page formats five durations per record
+            _DURATION_TEXT[seconds] = text
+    return text
 
 
 def record(row: Sequence[Any]) -> dict[str, Any]:
