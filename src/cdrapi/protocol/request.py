@@ -120,6 +120,7 @@ async def _multipart(request: Request, body: bytes) -> dict[Any, Any]:
         ).parse()
     except MultiPartException as exc:
         raise InvalidRequest(f"Invalid multipart body: {exc.message}") from exc
+
     # The fields are registered exactly as PHP registers form variables; files are not
     # parameters (PHP puts them in $_FILES).
     def encode(text: str) -> str:
