@@ -184,6 +184,8 @@ SECONDARY_INDEXES = (
     Index("ix_calls_project_id", calls.c.project_id),
     Index("ix_calls_user_id", calls.c.user_id),
     Index("ix_calls_inbound_route_id", calls.c.inbound_route_id),
+    Index("ix_calls_direction", calls.c.direction),
+    Index("ix_calls_call_status", calls.c.call_status),
 )
 
 _SQLITE_SEARCH = (

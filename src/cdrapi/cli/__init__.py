@@ -1,0 +1,10 @@
+"""The ``cdrapi`` command: one module per subcommand, all thin layers over the library."""
+
+from cdrapi.cli.common import main
+from cdrapi.cli.demo import demo
+from cdrapi.cli.serve import serve
+
+main.add_command(demo)
+main.add_command(serve)
+
+__all__ = ["main"]

@@ -1,0 +1,55 @@
+"""``cdrapi serve``: the /api/cdr server under uvicorn."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+
+import click
+
+from cdrapi.cli.common import clean_errors, config_option, db_option, settings
+from cdrapi.store.engine import connect
+
+__all__ = ["serve"]
+
+
+@click.command()
+@db_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--access-log/--no-access-log", default=True, show_default=True)
+@config_option
+def serve(
+    db: str | None, host: str, port: int, workers: int, access_log: bool, config: str | None
+) -> None:
+    """Serve the /api/cdr API over HTTP."""
+    import uvicorn
+
+    chosen = settings(config, db=db)
+    with clean_errors():
+        connect(chosen.db).dispose()  # create the schema once, before any worker starts
+    token_note = ""
+    if not chosen.tokens:
+        chosen.api_token = secrets.token_urlsafe(24)
+        token_note = " (generated: set CDRAPI_API_TOKEN to choose your own)"
+    # Workers are separate processes: they read the same settings from the environment.
+    os.environ.update(
+        CDRAPI_DB=chosen.db,
+        CDRAPI_API_TOKEN=chosen.api_token,
+        CDRAPI_API_KEY=chosen.api_key,
+        CDRAPI_TIMEZONE=chosen.timezone,
+    )
+    os.environ.pop("CDRAPI_CONFIG", None)
+    click.echo(f"cdrapi serving {chosen.db} on http://{host}:{port}/api/cdr")
+    click.echo(f"API token: {chosen.tokens[0]}{token_note}")
+    sys.stdout.flush()
+    uvicorn.run(
+        "cdrapi.server.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=access_log,
+    )
