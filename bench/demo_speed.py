@@ -1,0 +1,96 @@
+"""How fast the demo generator fills a fresh SQLite store.
+
+Builds a demo of ``--calls`` records (default 1,000,000) into a temporary SQLite file
+with :func:`cdrapi.demo.generate` and prints calls per second end to end, then the split
+of that run: setup, the insert phase (for big runs a producer process makes the records
+while this one inserts them, so generation is inside it), and the index build
+(secondary indexes, trigram search, ANALYZE and the final commit). Generation on its
+own (no database, one process) is timed first for comparison.
+
+    .venv/bin/python bench/demo_speed.py [--calls N] [--days D] [--keep PATH]
+
+The figures depend on the machine being otherwise idle: the load average is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cdrapi import demo
+from cdrapi.store import writer
+from cdrapi.store.engine import connect
+
+marks: dict[str, float] = {}
+
+
+def timed(module: Any, name: str, before: str, after: str) -> None:
+    """Record when ``module.name`` is called and when it returns."""
+    function: Callable[..., Any] = getattr(module, name)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        marks[before] = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            marks[after] = time.perf_counter()
+
+    setattr(module, name, wrapper)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keep", type=Path, help="write the database here and keep it")
+    args = parser.parse_args()
+    end = dt.date(2024, 3, 31)
+    dates = [end - dt.timedelta(days=args.days - 1 - i) for i in range(args.days)]
+    print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+
+    started = time.perf_counter()
+    for _ in demo._records(args.seed, args.calls, dates):
+        pass
+    alone = time.perf_counter() - started
+
+    timed(demo, "insert_call_rows", "insert", "inserted")
+    timed(writer, "create_search_index", "search", "searchable")
+    timed(writer, "_analyze", "analyze", "analyzed")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = args.keep or Path(tmp) / "demo.db"
+        engine = connect(f"sqlite:///{path}")
+        marks["start"] = time.perf_counter()
+        summary = demo.generate(engine, calls=args.calls, days=args.days, seed=args.seed, end=end)
+        marks["end"] = time.perf_counter()
+        size = path.stat().st_size
+        engine.dispose()
+
+    n = summary.calls
+
+    def line(label: str, seconds: float, rate: bool = True) -> None:
+        per_second = f"{n / seconds:10,.0f} calls/s" if rate and seconds else ""
+        print(f"{label:28s}{seconds:7.2f} s {per_second}")
+
+    print(f"calls: {n:,} over {args.days} days ({summary.start} .. {summary.end}), "
+          f"{size / 1e6:,.0f} MB")  # fmt: skip
+    line("generation alone (no db)", alone)
+    line("generate() end to end", marks["end"] - marks["start"])
+    line("  setup", marks["insert"] - marks["start"], rate=False)
+    line("  insert (+ generation)", marks["inserted"] - marks["insert"])
+    line("  index build, total", marks["end"] - marks["inserted"], rate=False)
+    line("    secondary indexes", marks["search"] - marks["inserted"], rate=False)
+    line("    trigram search", marks["searchable"] - marks["search"], rate=False)
+    line("    analyze", marks["analyzed"] - marks["analyze"], rate=False)
+    line("    commit, summary", marks["end"] - marks["analyzed"], rate=False)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

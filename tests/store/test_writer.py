@@ -1,0 +1,205 @@
+"""The write path into ``calls``: batches, defaults, version bumps, bulk loading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select, text
+
+from cdrapi.store.engine import connect, read_version
+from cdrapi.store.schema import SECONDARY_INDEXES, calls, projects, users
+from cdrapi.store.writer import (
+    CALL_COLUMNS,
+    bulk_load,
+    insert_call_rows,
+    insert_calls,
+    replace_directory,
+)
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    return connect(f"sqlite:///{tmp_path / 'store.db'}")
+
+
+def call(n: int, **fields: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "uniqueid": f"1710401324.{n}",
+        "linkedid": f"1710401324.{n}",
+        "time": f"2024-03-14 09:{n // 60 % 60:02d}:{n % 60:02d}",
+        "source": f"07210000{n % 100:02d}",
+        "destination": "0312285000",
+        "direction": "IN",
+        "call_status": "ANSWERED",
+    }
+    row.update(fields)
+    return row
+
+
+def ids(engine: Engine) -> list[int]:
+    with engine.connect() as conn:
+        return list(conn.scalars(select(calls.c.id).order_by(calls.c.id)))
+
+
+def index_names(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'index'")
+        return {name for (name,) in rows}
+
+
+def search(engine: Engine, fragment: str) -> list[int]:
+    """Ids whose source or destination contains ``fragment``, through the FTS5 table."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT rowid FROM calls_numbers WHERE calls_numbers MATCH :q ORDER BY rowid"),
+            {"q": f'"{fragment}"'},
+        )
+        return [rowid for (rowid,) in rows]
+
+
+def test_insert_calls_returns_count_and_ids_grow(engine: Engine) -> None:
+    assert insert_calls(engine, (call(n) for n in range(7)), batch_size=3) == 7
+    assert insert_calls(engine, [call(n) for n in range(7, 10)]) == 3
+    assert ids(engine) == list(range(1, 11))
+    assert insert_calls(engine, []) == 0
+
+
+def test_missing_columns_get_their_defaults(engine: Engine) -> None:
+    insert_calls(engine, [call(1)])
+    with engine.connect() as conn:
+        row = conn.execute(select(calls)).mappings().one()
+    assert row["channel"] == "" and row["dstchannel_formatted"] == ""
+    assert row["billsec"] == 0 and row["duration"] == 0 and row["ring_time"] == 0
+    assert row["qname"] is None and row["is_recovered"] is None
+    assert row["source"] == "0721000001"
+
+
+def test_full_rows_and_unicode_round_trip(engine: Engine) -> None:
+    full = dict.fromkeys(CALL_COLUMNS)
+    full.update(call(3, user_fullname="Ștefan Lazăr", billsec=61, duration=70, ring_time=9))
+    full.update(channel="", dstchannel="", caller_id="", channel_formatted="")
+    full.update(dstchannel_formatted="", ivr_duration=0, hold_time=0)
+    insert_calls(engine, [full])
+    with engine.connect() as conn:
+        row = conn.execute(select(calls)).mappings().one()
+    assert row["user_fullname"] == "Ștefan Lazăr" and row["billsec"] == 61
+
+
+@pytest.mark.parametrize("bad", [{"id": 5}, {"no_such_column": 1}])
+def test_unknown_keys_are_rejected(engine: Engine, bad: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="not columns of calls"):
+        insert_calls(engine, [call(1, **bad)])
+    full = dict.fromkeys(CALL_COLUMNS, "") | call(1) | bad
+    with pytest.raises(ValueError, match="not columns of calls"):
+        insert_calls(engine, [full])
+    assert ids(engine) == []
+
+
+def test_insert_call_rows_checks_its_columns(engine: Engine) -> None:
+    for columns in (["id", "time"], ["time", "time"], [], ["nope"]):
+        with pytest.raises(ValueError):
+            insert_call_rows(engine, columns, [])
+    with pytest.raises(ValueError):
+        insert_call_rows(engine, ["time"], [], batch_size=0)
+    columns = ["time", "direction", "call_status", "source"]
+    rows = [
+        ("2024-01-01 10:00:00", "OUT", "BUSY", "100"),
+        ["2024-01-01 10:00:05", "IN", "ANSWERED", "0722"],  # any sequence will do
+    ]
+    assert insert_call_rows(engine, columns, rows) == 2
+    with engine.connect() as conn:
+        statuses = conn.execute(select(calls.c.call_status).order_by(calls.c.id)).scalars()
+        assert statuses.all() == ["BUSY", "ANSWERED"]
+
+
+def test_every_batch_bumps_the_version(engine: Engine) -> None:
+    with engine.connect() as conn:
+        before = read_version(conn)
+    insert_calls(engine, [call(n) for n in range(5)], batch_size=2)
+    with engine.connect() as conn:
+        assert read_version(conn) == before + 3
+    insert_calls(engine, [])
+    with engine.connect() as conn:
+        assert read_version(conn) == before + 3
+
+
+def test_a_failed_batch_is_rolled_back_whole(engine: Engine) -> None:
+    rows = [call(1), call(2, source_key="k"), call(3, source_key="k")]
+    with pytest.raises(Exception, match="UNIQUE"):
+        insert_calls(engine, rows, batch_size=10)
+    assert ids(engine) == []
+
+
+def test_bulk_load_into_an_empty_table(engine: Engine) -> None:
+    wanted = {index.name for index in SECONDARY_INDEXES}
+    assert wanted <= index_names(engine)
+    with bulk_load(engine) as fast:
+        assert fast is True
+        assert not wanted & index_names(engine)
+        insert_calls(engine, [call(n, source=f"07{n:08d}") for n in range(50)])
+    assert wanted <= index_names(engine)
+    assert search(engine, "0000004") == [5, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50]
+    assert search(engine, "0312285") == list(range(1, 51))
+    with engine.connect() as conn:
+        stats = conn.exec_driver_sql("SELECT count(*) FROM sqlite_stat1").scalar()
+        plan = conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN SELECT id FROM calls WHERE linkedid = 'x'"
+        ).all()
+    assert stats and "ix_calls_linkedid" in str(plan)
+    # the triggers are back: later rows are searchable too
+    insert_calls(engine, [call(99, source="0799123456")])
+    assert search(engine, "99123") == [51]
+
+
+def test_bulk_load_on_a_table_with_rows_keeps_the_indexes(engine: Engine) -> None:
+    insert_calls(engine, [call(1)])
+    names = index_names(engine)
+    with bulk_load(engine) as fast:
+        assert fast is False
+        assert index_names(engine) == names
+        insert_calls(engine, [call(2, source="0733555666")])
+    assert index_names(engine) == names
+    assert search(engine, "3555") == [2]
+
+
+def test_bulk_load_rebuilds_even_when_the_load_fails(engine: Engine) -> None:
+    with pytest.raises(RuntimeError), bulk_load(engine):
+        insert_calls(engine, [call(1, source="0744000111")])
+        raise RuntimeError("producer died")
+    assert {index.name for index in SECONDARY_INDEXES} <= index_names(engine)
+    assert search(engine, "4000111") == [1]
+
+
+def test_replace_directory(engine: Engine) -> None:
+    replace_directory(engine, projects=[{"id": 1, "name": "A"}, {"id": 2, "name": "B"}])
+    replace_directory(
+        engine,
+        projects=[{"id": 3, "name": "C"}],
+        users=[{"id": 7, "extension": "107", "fullname": "Ana Pop", "project_id": 3}],
+    )
+    replace_directory(engine, users=None)
+    with engine.connect() as conn:
+        assert conn.execute(select(projects.c.name)).scalars().all() == ["C"]
+        assert conn.execute(select(func.count()).select_from(users)).scalar() == 1
+    replace_directory(engine, projects=[])
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(projects)).scalar() == 0
+
+
+def test_bulk_load_changes_connection_settings_only_while_it_runs(engine: Engine) -> None:
+    names = ("synchronous", "temp_store", "threads", "cache_size")
+
+    def settings() -> dict[str, int]:
+        with engine.connect() as conn:
+            return {n: int(conn.exec_driver_sql(f"PRAGMA {n}").scalar_one()) for n in names}
+
+    normal = settings()
+    assert normal["synchronous"] > 0 and normal["temp_store"] != 1
+    with bulk_load(engine):
+        assert settings()["synchronous"] == 0
+        insert_calls(engine, [call(1)])
+    assert settings() == normal
+    with bulk_load(engine):  # not empty: nothing changes
+        assert settings() == normal

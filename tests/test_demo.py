@@ -1,0 +1,332 @@
+"""The demo generator: determinism, realism, and data that gives every filter a meaning."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import sqlite3
+from collections.abc import Iterator
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from cdrapi.demo import COLUMNS, DemoSummary, _records, _stream, generate
+from cdrapi.store.engine import connect, read_version
+from cdrapi.store.schema import SECONDARY_INDEXES
+
+END = dt.date(2024, 3, 31)  # 30 days: 2024-03-02 .. 2024-03-31, summer time from 03-31
+CALLS = 5000
+
+
+def build(path: Path, calls: int = CALLS, **kwargs: Any) -> tuple[Engine, DemoSummary]:
+    engine = connect(f"sqlite:///{path}")
+    kwargs.setdefault("end", END)
+    return engine, generate(engine, calls=calls, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sqlite3.Connection]:
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    engine, summary = build(path)
+    engine.dispose()
+    assert summary.calls == CALLS
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    yield conn
+    conn.close()
+
+
+def one(conn: sqlite3.Connection, sql: str, *args: Any) -> Any:
+    return conn.execute(sql, args).fetchone()[0]
+
+
+def column(conn: sqlite3.Connection, sql: str, *args: Any) -> list[Any]:
+    return [row[0] for row in conn.execute(sql, args)]
+
+
+def dump(path: Path) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT * FROM calls ORDER BY id").fetchall()
+
+
+def test_summary(tmp_path: Path) -> None:
+    _, summary = build(tmp_path / "a.db", calls=1234, days=7, end=dt.date(2024, 1, 7))
+    assert summary == DemoSummary(
+        calls=1234,
+        start=dt.date(2024, 1, 1),
+        end=dt.date(2024, 1, 7),
+        first_id=1,
+        last_id=1234,
+        projects=3,
+        users=40,
+        queues=5,
+        inbound_routes=8,
+        trunks=3,
+    )
+    with pytest.raises(ValueError):
+        build(tmp_path / "b.db", calls=-1)
+    _, empty = build(tmp_path / "c.db", calls=0)
+    assert empty.calls == 0 and empty.first_id is None
+
+
+def test_same_seed_same_rows_other_seed_other_rows(tmp_path: Path) -> None:
+    build(tmp_path / "a.db", calls=1500)
+    build(tmp_path / "b.db", calls=1500)
+    build(tmp_path / "c.db", calls=1500, seed=2)
+    first, second, other = (dump(tmp_path / f"{name}.db") for name in "abc")
+    assert len(first) == 1500 and first == second
+    assert first != other and len(other) == 1500
+
+
+def test_default_end_is_today(tmp_path: Path) -> None:
+    _, summary = build(tmp_path / "a.db", calls=10, days=3, end=None)
+    assert summary.end == dt.date.today()
+    assert summary.start == dt.date.today() - dt.timedelta(days=2)
+
+
+def test_producer_process_makes_the_same_records() -> None:
+    dates = [END - dt.timedelta(days=6 - i) for i in range(7)]
+    assert list(_stream(3, 4500, dates, True)) == list(_records(3, 4500, dates))
+
+
+def test_stopping_early_stops_the_producer() -> None:
+    dates = [END - dt.timedelta(days=29 - i) for i in range(30)]
+    records = _stream(1, 300_000, dates, True)
+    first = [next(records) for _ in range(10)]
+    records.close()  # must neither hang nor leave the producer running
+    assert first == list(islice(_records(1, 300_000, dates), 10))
+
+
+def test_append_keeps_ids_growing_and_indexes_in_step(tmp_path: Path) -> None:
+    engine, first = build(tmp_path / "a.db", calls=600)
+    with engine.connect() as conn:
+        version = read_version(conn)
+    _, second = build(tmp_path / "a.db", calls=400, seed=7, end=END + dt.timedelta(days=30))
+    assert (first.first_id, first.last_id) == (1, 600)
+    assert (second.first_id, second.last_id) == (601, 1000)
+    with engine.connect() as conn:
+        assert read_version(conn) > version
+    with sqlite3.connect(tmp_path / "a.db") as conn:
+        assert column(conn, "SELECT id FROM calls ORDER BY id") == list(range(1, 1001))
+        assert one(conn, "SELECT min(time) FROM calls WHERE id > 600") > one(
+            conn, "SELECT max(time) FROM calls WHERE id <= 600"
+        )
+        names = set(column(conn, "SELECT name FROM sqlite_master WHERE type = 'index'"))
+        assert {index.name for index in SECONDARY_INDEXES} <= names
+        number = one(conn, "SELECT source FROM calls WHERE id = 999")
+        found = column(
+            conn,
+            "SELECT rowid FROM calls_numbers WHERE calls_numbers MATCH ?",
+            f'"{number[3:9]}"',
+        )
+        assert 999 in found
+        assert one(conn, "SELECT count(*) FROM projects") == 3  # replaced, not doubled
+
+
+def test_records_are_in_time_order(demo: sqlite3.Connection) -> None:
+    times = column(demo, "SELECT time FROM calls ORDER BY id")
+    assert times == sorted(times)
+    assert times[0] >= "2024-03-02 00:00:00" and times[-1] < "2024-04-01 06:00:00"
+    assert one(demo, "SELECT count(DISTINCT substr(time, 1, 10)) FROM calls") == 30
+
+
+def test_every_filter_has_matching_and_other_rows(demo: sqlite3.Connection) -> None:
+    def split(condition: str, *args: Any) -> None:
+        yes = one(demo, f"SELECT count(*) FROM calls WHERE {condition}", *args)
+        assert 0 < yes < CALLS, condition
+
+    split("time BETWEEN '2024-03-11 00:00:00' AND '2024-03-15 23:59:59'")  # date_between
+    split("substr(time, 12) BETWEEN '10:00:00' AND '11:59:59'")  # hour_between
+    split("substr(time, 12) >= '22:00:00' OR substr(time, 12) <= '06:59:59'")  # wraps
+    for project in (1, 2, 3):
+        split("project_id = ?", project)
+    assert len(column(demo, "SELECT DISTINCT user_id FROM calls WHERE user_id > 0")) == 40
+    split("user_id IS NULL")
+    assert len(column(demo, "SELECT DISTINCT inbound_route_id FROM calls")) == 9  # 8 + NULL
+    for direction in ("IN", "OUT", "INTERNAL"):
+        split("direction = ?", direction)
+    for status in ("ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION"):
+        split("call_status = ?", status)
+    split("source LIKE '0721%' OR destination LIKE '0721%'")  # telephone_like 0721*
+    split("source LIKE '%555%' OR destination LIKE '%555%'")  # telephone_like 555
+    split("destination LIKE '03%'")
+    split("source LIKE '1__'")  # extensions
+    split("external_id IS NOT NULL")
+    for flag in ("transcription_id", "monitor_files", "recording_file"):
+        split(f"{flag} IS NOT NULL")
+    for value in (0, 1):
+        split("is_recovered = ?", value)
+
+
+def test_numbers_repeat_and_calls_have_several_legs(demo: sqlite3.Connection) -> None:
+    repeated = column(
+        demo,
+        "SELECT source FROM calls WHERE direction = 'IN' GROUP BY source HAVING count(*) >= 3",
+    )
+    assert len(repeated) > 50
+    number = repeated[0]
+    both = one(
+        demo,
+        "SELECT count(DISTINCT direction) FROM calls WHERE source = ? OR destination = ?",
+        number,
+        number,
+    )
+    assert both >= 1
+    legs = demo.execute(
+        "SELECT linkedid, count(*), count(DISTINCT uniqueid), group_concat(sequence) "
+        "FROM calls GROUP BY linkedid HAVING count(*) > 1"
+    ).fetchall()
+    assert len(legs) > 100
+    assert all(row[1] == row[2] for row in legs)
+    assert {row[3] for row in legs} >= {"1,2", "1,2,3"}
+    assert one(demo, "SELECT count(*) FROM calls WHERE uniqueid = linkedid") > CALLS * 0.8
+    assert one(demo, "SELECT count(DISTINCT uniqueid) FROM calls") == CALLS
+    assert one(demo, "SELECT count(*) FROM calls WHERE transfers LIKE 'attended %'") > 0
+    assert one(demo, "SELECT count(*) FROM calls WHERE transfers LIKE 'blind %'") > 0
+
+
+def test_field_formats(demo: sqlite3.Connection) -> None:
+    time_re = re.compile(r"^\d{4}-\d\d-\d\d [0-2]\d:[0-5]\d:[0-5]\d$")
+    suffix = re.compile(r"-[0-9a-f]{8}$")
+    info_re = re.compile(r"^DS:[A-Z]+\|HC:\d+\|HI:\S.*$")
+    clid_re = re.compile(r'^"[^"]+" <\d+>$')
+    rec_re = re.compile(
+        r"^(\d{4})/(\d\d)/(\d\d)/(in|out|internal|q-[a-z-]+)-(\w+)-(\w+)-"
+        r"(\d{8})-(\d{6})-(\d{10}\.\d+)\.wav$"
+    )
+    for row in demo.execute("SELECT * FROM calls"):
+        assert time_re.match(row["time"]) and time_re.match(row["time_end"])
+        start = dt.datetime.fromisoformat(row["time"])
+        end = dt.datetime.fromisoformat(row["time_end"])
+        assert (end - start).total_seconds() == row["duration"]
+        assert row["duration"] == row["ring_time"] + row["billsec"]
+        assert row["ring_time"] >= row["hold_time"] + row["ivr_duration"]
+        assert (row["billsec"] > 0) == (row["call_status"] == "ANSWERED")
+        assert re.match(r"^\d{10}\.\d+$", row["uniqueid"])
+        assert re.match(r"^\d{10}\.\d+$", row["linkedid"])
+        assert info_re.match(row["call_status_info"])
+        assert clid_re.match(row["caller_id"])
+        assert row["channel_formatted"] and not suffix.search(row["channel_formatted"])
+        assert row["channel"] == row["channel_formatted"] + row["channel"][-9:]
+        assert suffix.search(row["channel"])
+        if row["dstchannel"]:
+            assert row["dstchannel"][:-9] == row["dstchannel_formatted"]
+            assert suffix.search(row["dstchannel"])
+        else:
+            assert row["dstchannel_formatted"] == ""
+        assert row["channel_formatted"].startswith("PJSIP/")
+        expected = {"IN": ("inbound", "queue"), "OUT": ("outbound",), "INTERNAL": ("internal",)}
+        assert row["code"] in expected[row["direction"]]
+        assert row["call_codes"].endswith(("answered", "no answer", "busy", "failed"))
+        assert (row["qname"] is not None) == (row["code"] == "queue")
+        if row["recording_file"]:
+            match = rec_re.match(row["recording_file"])
+            assert match, row["recording_file"]
+            assert "-".join(match.group(1, 2, 3)) == row["time"][:10]
+            assert match.group(7) + match.group(8) == re.sub(r"\D", "", row["time"])
+            assert match.group(9) == row["uniqueid"]
+            assert row["recording_url"].endswith("/" + row["recording_file"])
+            assert row["call_status"] == "ANSWERED"
+        else:
+            assert row["recording_url"] is None and row["transcription_id"] is None
+        if row["transcription_id"]:
+            assert row["transcription_text"]
+        assert (row["monitor_files"] is None) == (row["monitor_urls"] is None)
+        if row["direction"] == "OUT":
+            assert re.match(r"^0[237]\d{8}$", row["destination"])
+        if row["direction"] == "IN":
+            assert re.match(r"^0[237]\d{8}$", row["source"])
+            assert row["inbound_route_id"] is not None and row["did"]
+
+
+def test_uniqueid_epoch_is_utc_of_the_local_time(demo: sqlite3.Connection) -> None:
+    for time, uniqueid in demo.execute("SELECT time, uniqueid FROM calls WHERE sequence = 1"):
+        local = dt.datetime.fromisoformat(time)
+        offset = 3 if local.date() >= dt.date(2024, 3, 31) else 2  # EEST from 03-31
+        utc = local - dt.timedelta(hours=offset)
+        assert int(uniqueid.split(".")[0]) == int(utc.replace(tzinfo=dt.UTC).timestamp())
+
+
+def test_names_match_the_directory(demo: sqlite3.Connection) -> None:
+    checks = {
+        "users": "SELECT count(*) FROM calls c JOIN users u ON u.id = c.user_id "
+        "WHERE u.fullname != c.user_fullname",
+        "projects": "SELECT count(*) FROM calls c JOIN projects p ON p.id = c.project_id "
+        "WHERE p.name != c.project",
+        "routes": "SELECT count(*) FROM calls c JOIN inbound_routes r "
+        "ON r.id = c.inbound_route_id WHERE r.name != c.inbound_route OR r.did != c.did",
+        "channels": "SELECT count(*) FROM calls c JOIN users u ON u.id = c.user_id "
+        "WHERE u.channel_pattern NOT IN (c.channel_formatted, c.dstchannel_formatted)",
+        "orphans": "SELECT count(*) FROM calls WHERE (user_id IS NULL) != (user_fullname IS NULL)"
+        " OR project_id NOT IN (SELECT id FROM projects)",
+    }
+    for name, sql in checks.items():
+        assert one(demo, sql) == 0, name
+    assert one(demo, "SELECT count(*) FROM users WHERE fullname LIKE '%ș%' OR fullname "
+               "LIKE '%ă%'") > 0  # fmt: skip
+
+
+def test_is_recovered_means_answered_within_a_day(demo: sqlite3.Connection) -> None:
+    missed = demo.execute(
+        "SELECT c.*, EXISTS (SELECT 1 FROM calls l WHERE l.linkedid = c.linkedid "
+        "AND l.call_status = 'ANSWERED') AS answered FROM calls c "
+        "WHERE direction = 'IN' AND call_status != 'ANSWERED'"
+    ).fetchall()
+    for row in missed:
+        assert (row["is_recovered"] is None) == bool(row["answered"]), row["id"]
+    assert one(demo, "SELECT count(*) FROM calls WHERE is_recovered IS NOT NULL "
+               "AND (direction != 'IN' OR call_status = 'ANSWERED')") == 0  # fmt: skip
+    recomputed = demo.execute(
+        "SELECT c.id, c.is_recovered, EXISTS (SELECT 1 FROM calls a "
+        "WHERE a.call_status = 'ANSWERED' AND a.time > c.time "
+        "AND a.time <= datetime(c.time, '+1 day') AND ((a.direction = 'IN' "
+        "AND a.source = c.source) OR (a.direction = 'OUT' AND a.destination = c.source))) "
+        "FROM calls c WHERE c.is_recovered IS NOT NULL"
+    ).fetchall()
+    assert len(recomputed) > 100
+    assert [row[1] for row in recomputed] == [row[2] for row in recomputed]
+
+
+def test_business_hours(demo: sqlite3.Connection) -> None:
+    hours = [0] * 24
+    office = 0
+    for (time,) in demo.execute("SELECT time FROM calls"):
+        moment = dt.datetime.fromisoformat(time)
+        hours[moment.hour] += 1
+        office += moment.weekday() < 5 and 8 <= moment.hour < 18
+    assert office > 0.8 * CALLS
+    assert sum(hours[22:] + hours[:6]) < 0.02 * CALLS
+    assert max(range(24), key=hours.__getitem__) in (10, 11, 12)
+    weekdays = [0] * 7
+    for (day,) in demo.execute("SELECT substr(time, 1, 10) FROM calls"):
+        weekdays[dt.date.fromisoformat(day).weekday()] += 1
+    assert min(weekdays[:5]) > 3 * max(weekdays[5:])
+
+
+def test_disposition_mix(demo: sqlite3.Connection) -> None:
+    share = {
+        status: count / CALLS
+        for status, count in demo.execute(
+            "SELECT call_status, count(*) FROM calls GROUP BY call_status"
+        )
+    }
+    assert 0.6 < share["ANSWERED"] < 0.9
+    assert 0.05 < share["NO ANSWER"] < 0.3
+    assert all(share[status] < 0.06 for status in ("BUSY", "FAILED", "CONGESTION"))
+    queue = demo.execute(
+        "SELECT count(*), sum(hold_time > 0), sum(call_status = 'NO ANSWER') FROM calls "
+        "WHERE code = 'queue'"
+    ).fetchone()
+    assert queue[0] > CALLS / 3 and queue[1] > queue[0] / 2 and queue[2] > 0
+    answered = one(demo, "SELECT count(*) FROM calls WHERE call_status = 'ANSWERED'")
+    recorded = one(demo, "SELECT count(*) FROM calls WHERE recording_file IS NOT NULL")
+    assert 0.6 * answered < recorded < answered
+
+
+def test_columns_cover_the_record() -> None:
+    assert "id" not in COLUMNS and len(COLUMNS) == len(set(COLUMNS))
+    row = next(_records(1, 10, [END]))
+    assert len(row) == len(COLUMNS)
