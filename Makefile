@@ -15,7 +15,10 @@ $(BIN)/cdrapi: pyproject.toml
 setup: $(BIN)/cdrapi
 
 run: setup
-	@test -f cdrapi.db || $(BIN)/cdrapi demo --db $(DB) --calls 100000 --days 90
+	@# The demo runs from December 2023 to today, so the vendor example's period
+	@# (2024-01-01 .. 2024-01-15, examples/vendor_client.php) has calls in it.
+	@test -f cdrapi.db || $(BIN)/cdrapi demo --db $(DB) --calls 300000 \
+		--days $$(( ($$(date +%s) - $$(date -d 2023-12-01 +%s)) / 86400 + 1 ))
 	@test -f .cdrapi-token || $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(24))" > .cdrapi-token
 	CDRAPI_API_TOKEN="$${CDRAPI_API_TOKEN:-$$(cat .cdrapi-token)}" \
 		$(BIN)/cdrapi serve --db $(DB) --host 127.0.0.1 --port 8080
