@@ -497,7 +497,9 @@ def _stream(seed: int, calls: int, dates: list[dt.date], producer: bool) -> Iter
     if not producer:
         yield from _records(seed, calls, dates)
         return
-    context = multiprocessing.get_context("spawn")
+    # fork: the child needs nothing but this module's pure functions, and unlike spawn it
+    # does not re-run the caller's main script (which may have no __main__ guard).
+    context = multiprocessing.get_context("fork")
     batches: multiprocessing.Queue[list[Row] | None] = context.Queue(maxsize=16)
     child = context.Process(target=_produce, args=(batches, seed, calls, dates), daemon=True)
     child.start()
