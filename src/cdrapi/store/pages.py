@@ -29,6 +29,7 @@ from cdrapi.store.schema import calls
 __all__ = ["CallPages", "Page"]
 
 _SELECTED = [calls.c[column] for column in COLUMNS]
+_SORT_LIMIT = 200_000  # matches up to which a page sorts them instead of scanning by id
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,13 +97,22 @@ class CallPages:
                 return Page(known.row_count, page, [])
             with self._lock:
                 before, after_id = known.nearest(page)
-            query = select(*_SELECTED).where(*where).order_by(calls.c.id).limit(PAGE_SIZE)
+            # Few matches: sort their ids (found through the filters' indexes) rather than
+            # walk the whole table in id order looking for them; ids correlate with time,
+            # so matches of a date range sit together, often at the far end.
+            few = where and known.row_count <= _SORT_LIMIT
+            query = select(calls.c.id).where(*where).limit(PAGE_SIZE)
+            query = query.order_by(calls.c.id + 0 if few else calls.c.id)
             if after_id is not None:
                 query = query.where(calls.c.id > after_id)
             skip = (page - 1 - before) * PAGE_SIZE
             if skip:
                 query = query.offset(skip)
-            rows = list(conn.execute(query))
+            ids = list(conn.execute(query).scalars())
+            rows = []
+            if ids:
+                records = select(*_SELECTED).where(calls.c.id.in_(ids)).order_by(calls.c.id)
+                rows = list(conn.execute(records))
         if rows:
             with self._lock:
                 known.remember(page, rows[-1][0])

@@ -34,12 +34,14 @@ from sqlalchemy.types import TypeEngine
 __all__ = [
     "SECONDARY_INDEXES",
     "calls",
+    "checkpoints",
     "create_search_index",
     "drop_search_index",
     "inbound_routes",
     "meta",
     "metadata",
     "projects",
+    "queue_calls",
     "queues",
     "trunks",
     "users",
@@ -172,10 +174,36 @@ calls = Table(
     Column("ring_time", Integer, nullable=False, server_default="0"),
 )
 
+# Where each ingestion source stopped (a file's inode and offset, a table's watermark), as
+# JSON. Written in the same transaction as the calls it covers, so a crash loses nothing.
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("source", String(255), primary_key=True),
+    Column("position", Text, nullable=False),
+)
+
+# What queue_log says about each queued call (``callid`` is the caller channel's
+# uniqueid): its events as JSON and the fields they give the call's records. Kept apart
+# so the fields reach the records whether the CDR or the queue_log line comes first.
+queue_calls = Table(
+    "queue_calls",
+    metadata,
+    Column("callid", String(150), primary_key=True),
+    Column("events", Text, nullable=False),
+    Column("qname", String(128)),
+    Column("hold_time", Integer, nullable=False, server_default="0"),
+    Column("ring_time", Integer, nullable=False, server_default="0"),
+    Column("agent_details", Text),
+    Column("queue_log", Text),
+    Column("transfers", Text),
+    Column("call_codes", String(255)),
+)
+
 # The indexes behind the filters (SPEC §4). Kept apart from the table so a bulk load
 # into an empty table can build them once at the end.
 SECONDARY_INDEXES = (
-    Index("ix_calls_time", calls.c.time),
+    Index("ix_calls_time", calls.c.time, calls.c.id),  # (time, id): index-only on PG
     Index("ix_calls_source", calls.c.source),
     Index("ix_calls_destination", calls.c.destination),
     Index("ix_calls_uniqueid", calls.c.uniqueid),
