@@ -99,8 +99,10 @@ class CallPages:
                 before, after_id = known.nearest(page)
             # Few matches: sort their ids (found through the filters' indexes) rather than
             # walk the whole table in id order looking for them; ids correlate with time,
-            # so matches of a date range sit together, often at the far end.
-            few = where and known.row_count <= _SORT_LIMIT
+            # so matches of a date range sit together, often at the far end. PostgreSQL's
+            # planner assumes they are spread evenly and walks, so it is told; SQLite's
+            # planner sorts by itself, and ``id + 0`` would only cost it time.
+            few = self._dialect == "postgresql" and where and known.row_count <= _SORT_LIMIT
             query = select(calls.c.id).where(*where).limit(PAGE_SIZE)
             query = query.order_by(calls.c.id + 0 if few else calls.c.id)
             if after_id is not None:
