@@ -4,7 +4,9 @@ Each setting is a field of :class:`Settings` with its default and its help text;
 README's configuration table is checked against this class by a test. Precedence, highest
 first: command-line options, ``CDRAPI_*`` environment variables, the TOML file named by
 ``--config`` or ``CDRAPI_CONFIG`` (keys without the prefix: ``db = "sqlite:///x.db"``),
-the defaults.
+the defaults. The same TOML file may hold the ingestion directory (``[[projects]]``,
+``[[users]]``, ``[[trunks]]``, ``[[inbound_routes]]``, ``[[queues]]``): those tables are
+read by :mod:`cdrapi.ingest.directory`, not here.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from pydantic_settings import (
 )
 
 __all__ = ["Settings", "SettingsError", "load_settings"]
+
+#: Top-level TOML tables that belong to the ingestion directory, not to the settings.
+DIRECTORY_TABLES = frozenset({"projects", "users", "trunks", "inbound_routes", "queues"})
 
 
 class SettingsError(Exception):
@@ -51,6 +56,32 @@ class Settings(BaseSettings):
         "call times are stored and shown in it. `local` is this machine's zone.",
     )
 
+    recordings_dir: str = Field(
+        "",
+        description="Directory of the call recordings (MixMonitor, FreePBX's `monitor`): "
+        "ingestion links calls to the files under it and the server serves them at "
+        "`/recordings/...`.",
+    )
+    public_url: str = Field(
+        "",
+        description="This server's address as clients reach it (`https://pbx.example.com`), "
+        "the start of each `recording_url`; without it the URL is a path (`/recordings/...`).",
+    )
+    recording_secret: str = Field(
+        "",
+        description="Key that signs expiring recording links (`?expires=...&signature=...`, "
+        "from `/recording-links/...`); without it recordings need the Bearer token.",
+    )
+    recording_link_ttl: int = Field(
+        3600, ge=1, description="Seconds a signed recording link stays valid."
+    )
+    recovered_window: int = Field(
+        24,
+        ge=0,
+        description="Hours after a missed inbound call within which an answered call with "
+        "the same number, in either direction, marks it `is_recovered`.",
+    )
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -76,7 +107,15 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The TOML source reads ``model_config["toml_file"]``; none is set by default.
-        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
+        return init_settings, env_settings, _SettingsFile(settings_cls)
+
+
+class _SettingsFile(TomlConfigSettingsSource):
+    """The TOML file less the directory's tables."""
+
+    def _read_files(self, files: Any, deep_merge: bool = False) -> dict[str, Any]:
+        data = super()._read_files(files, deep_merge=deep_merge)
+        return {key: value for key, value in data.items() if key not in DIRECTORY_TABLES}
 
 
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:

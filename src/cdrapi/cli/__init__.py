@@ -2,9 +2,11 @@
 
 from cdrapi.cli.common import main
 from cdrapi.cli.demo import demo
+from cdrapi.cli.ingest import ingest
 from cdrapi.cli.serve import serve
 
 main.add_command(demo)
+main.add_command(ingest)
 main.add_command(serve)
 
 __all__ = ["main"]

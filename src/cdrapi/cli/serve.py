@@ -35,12 +35,8 @@ def serve(
         chosen.api_token = secrets.token_urlsafe(24)
         token_note = " (generated: set CDRAPI_API_TOKEN to choose your own)"
     # Workers are separate processes: they read the same settings from the environment.
-    os.environ.update(
-        CDRAPI_DB=chosen.db,
-        CDRAPI_API_TOKEN=chosen.api_token,
-        CDRAPI_API_KEY=chosen.api_key,
-        CDRAPI_TIMEZONE=chosen.timezone,
-    )
+    for name, value in chosen.model_dump().items():
+        os.environ[f"CDRAPI_{name.upper()}"] = str(value)
     os.environ.pop("CDRAPI_CONFIG", None)
     click.echo(f"cdrapi serving {chosen.db} on http://{host}:{port}/api/cdr")
     click.echo(f"API token: {chosen.tokens[0]}{token_note}")

@@ -25,6 +25,7 @@ from cdrapi.protocol.filters import parse_request
 from cdrapi.protocol.request import check_bearer, read_params
 from cdrapi.protocol.response import error_body, page_body
 from cdrapi.protocol.signing import verify
+from cdrapi.server.recordings import recording_routes
 from cdrapi.settings import Settings, load_settings
 from cdrapi.store.engine import StoreError, connect
 from cdrapi.store.pages import CallPages
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/api/cdr", cdr, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            *recording_routes(settings),
         ],
         exception_handlers=handlers,
     )

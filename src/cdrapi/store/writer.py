@@ -13,6 +13,12 @@ and runs ``ANALYZE`` (on SQLite, commits skip ``fsync`` meanwhile and the index 
 helper threads). On a table that already has rows it does nothing, and inserts go through
 the indexes as usual.
 
+Ingestion writes through :func:`write_batch`: rows whose ``source_key`` is already stored
+are skipped (``ON CONFLICT DO NOTHING``, so the same CDR read twice stays one record),
+and the source's checkpoint is saved in the same transaction as the rows it covers, so a
+crash at any point loses and doubles nothing. :func:`writing` is the transaction they
+share: the advisory lock first, the version bump last.
+
 Importing this module registers a no-op sqlite3 adapter for ``None`` (see below): it
 changes no value, only makes binding NULLs as cheap as binding text.
 """
@@ -21,19 +27,22 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from itertools import islice
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, event, select, text
+from sqlalchemy import Connection, Engine, Table, event, func, select, text
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from cdrapi.store.engine import bump_version
 from cdrapi.store.schema import (
     SECONDARY_INDEXES,
     calls,
+    checkpoints,
     create_search_index,
     drop_search_index,
     inbound_routes,
@@ -49,7 +58,12 @@ __all__ = [
     "bulk_load",
     "insert_call_rows",
     "insert_calls",
+    "read_checkpoint",
     "replace_directory",
+    "save_checkpoint",
+    "upsert",
+    "write_batch",
+    "writing",
 ]
 
 #: Key of the PostgreSQL advisory lock that every write transaction on ``calls`` takes.
@@ -165,28 +179,33 @@ def bulk_load(engine: Engine) -> Iterator[bool]:
     it: use it to fill a fresh store, not a live one. When the table has rows, the block
     runs with indexes in place and nothing changes.
     """
-    with engine.connect() as conn:
+    sqlite = engine.dialect.name == "sqlite"
+    # Checked and the indexes dropped in one write transaction (bump_version first takes
+    # the write lock), so another writer cannot slip rows in between.
+    with engine.begin() as conn:
+        bump_version(conn)
         empty = conn.execute(select(calls.c.id).limit(1)).first() is None
+        if empty:
+            for index in SECONDARY_INDEXES:
+                index.drop(conn, checkfirst=True)
+            drop_search_index(conn)
     if not empty:
         yield False
         return
-    sqlite = engine.dialect.name == "sqlite"
     if sqlite:
         event.listen(engine, "checkout", _no_sync)
         event.listen(engine, "checkin", _restore_sync)
     try:
-        with engine.begin() as conn:
-            for index in SECONDARY_INDEXES:
-                index.drop(conn, checkfirst=True)
-            drop_search_index(conn)
         try:
             yield True
         finally:
             with engine.connect() as conn:
                 with _parallel_sort(conn), conn.begin():
+                    bump_version(conn)
                     for index in SECONDARY_INDEXES:
                         index.create(conn, checkfirst=True)
                 with conn.begin():
+                    bump_version(conn)
                     create_search_index(conn)
                     _analyze(conn)
     finally:
@@ -277,3 +296,91 @@ def replace_directory(
             values = [dict(row) for row in rows]
             if values:
                 conn.execute(table.insert(), values)
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """One write transaction on ``calls``: serialised with every other writer (the
+    PostgreSQL advisory lock, SQLite's write lock), version bumped, all or nothing."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK_KEY})
+        # First: on SQLite a write before any read takes the write lock, waiting for other
+        # writers (busy_timeout) instead of failing on a stale read snapshot.
+        bump_version(conn)
+        yield conn
+
+
+def upsert(conn: Connection, table: Table, keys: Sequence[str]) -> Any:
+    """``INSERT ... ON CONFLICT (keys) DO UPDATE`` setting every other column."""
+    dialect = pg_dialect if conn.dialect.name == "postgresql" else sqlite_dialect
+    statement = dialect.insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c[key] for key in keys],
+        set_={c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys},
+    )
+
+
+def save_checkpoint(conn: Connection, source: str, position: str) -> None:
+    """Store ``position`` for ``source`` inside the caller's transaction."""
+    dialect = pg_dialect if conn.dialect.name == "postgresql" else sqlite_dialect
+    statement = dialect.insert(checkpoints).values(source=source, position=position)
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[checkpoints.c.source], set_={"position": position}
+        )
+    )
+
+
+def read_checkpoint(engine: Engine, source: str) -> str | None:
+    """The position last saved for ``source``, or ``None``."""
+    with engine.connect() as conn:
+        found = conn.execute(
+            select(checkpoints.c.position).where(checkpoints.c.source == source)
+        ).scalar()
+    return None if found is None else str(found)
+
+
+def write_batch(
+    engine: Engine,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    checkpoint: tuple[str, str] | None = None,
+    then: Callable[[Connection, int], None] | None = None,
+) -> int:
+    """Insert ``rows`` (tuples of ``columns``) in one transaction; return how many are new.
+
+    A row whose ``source_key`` is already stored is skipped. In the same transaction,
+    ``then(conn, first_id)`` runs (``first_id``: the lowest id the new rows can have) and
+    ``checkpoint`` (source, position) is saved, so both commit with the rows or not at all.
+    """
+    columns = tuple(columns)
+    bad = [name for name in columns if name not in _COLUMN_SET]
+    if bad or "source_key" not in columns:
+        raise ValueError(f"bad column list for write_batch: {columns!r}")
+    with writing(engine) as conn:
+        first_id = int(conn.execute(select(func.coalesce(func.max(calls.c.id), 0))).scalar_one())
+        first_id += 1
+        inserted = 0
+        if rows and conn.dialect.name == "sqlite":
+            marks = ", ".join("?" * len(columns))
+            result = conn.exec_driver_sql(
+                f"INSERT INTO calls ({', '.join(columns)}) VALUES ({marks}) "
+                "ON CONFLICT (source_key) DO NOTHING",
+                list(rows),
+            )
+            inserted = result.rowcount  # the rows inserted (trigger writes not counted)
+        elif rows:
+            statement = (
+                pg_dialect.insert(calls)
+                .on_conflict_do_nothing(index_elements=[calls.c.source_key])
+                .returning(calls.c.id)
+            )
+            dicts = [dict(zip(columns, row, strict=True)) for row in rows]
+            inserted = len(conn.execute(statement, dicts).all())
+        if then is not None:
+            then(conn, first_id)
+        if checkpoint is not None:
+            save_checkpoint(conn, *checkpoint)
+    return inserted

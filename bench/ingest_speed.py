@@ -1,0 +1,225 @@
+"""How fast Asterisk CSV ingestion is, against the sqlite3 shell's ``.import`` as the floor.
+
+Generates a deterministic ``--lines``-line (default 1,000,000) 21-column cdr_csv
+``Master.csv`` (newcdrcolumns, a few non-UTF-8 caller names, unanswered calls with a bare
+empty answer time), then times, on the same file, into fresh SQLite files:
+
+- ``sqlite3 .import``: the sqlite3 command-line tool importing the raw CSV into a plain
+  21-column table (no parsing of values, no derived fields, no indexes): the floor;
+- ``cdrapi ingest csv``: :func:`cdrapi.ingest.ingest_csv`, every API field derived, keys
+  for deduplication, checkpoints; timed when every line is stored, and again when the
+  store's secondary indexes and trigram search are built (a bulk load into an empty store
+  builds them once at the end);
+
+and then the ``--follow`` latency: a server on loopback, ``cdrapi ingest csv --follow`` in
+its own process, a line appended to the file, the time until ``/api/cdr`` returns that
+call (``--samples`` times).
+
+    .venv/bin/python bench/ingest_speed.py [--lines N] [--samples N] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from cdrapi.ingest import Options, csvfile
+from cdrapi.server.app import create_app
+from cdrapi.settings import Settings
+from cdrapi.store.engine import connect
+
+NAMES = ["Ion Popescu", "Maria Ionescu", "Andrei Pop", "Elena Radu", "Mihai Stan"]
+ODD = "Ana Mar\xeda"  # written as latin-1: not UTF-8
+
+
+def generate(path: Path, lines: int, seed: int = 7) -> None:
+    """A cdr_csv Master.csv (21 columns), a pure function of ``lines`` and ``seed``."""
+    rnd = random.Random(seed)
+    rand = rnd.random
+    numbers = [f"07{rnd.randrange(10**8):08d}" for _ in range(20000)]
+    base = 1706340000
+    t = base
+    chunk: list[bytes] = []
+    with open(path, "wb") as out:
+        for i in range(lines):
+            t += int(rand() * 6)
+            kind = rand()
+            ext = 100 + int(rand() * 40)
+            number = numbers[int(rand() * 20000)]
+            answered = rand() < 0.72
+            ring = 2 + int(rand() * 25)
+            bill = int(rand() * 400) if answered else 0
+            start = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
+            answer = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t + ring)) if answered else ""
+            end = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t + ring + bill))
+            status = "ANSWERED" if answered else ("NO ANSWER", "BUSY", "FAILED")[i % 3]
+            uid = f"{t}.{i}"
+            name = NAMES[i % 5]
+            if kind < 0.5:
+                src, dst, ctx = number, "0312285000", "from-pstn"
+                chan, dchan = f"PJSIP/orange-{i:08x}", f"PJSIP/{ext}-{i + 1:08x}"
+                clid = f'""{name if i % 97 else ODD}"" <{number}>'
+            elif kind < 0.85:
+                src, dst, ctx = str(ext), number, "from-internal"
+                chan, dchan = f"PJSIP/{ext}-{i:08x}", f"PJSIP/orange-{i + 1:08x}"
+                clid = f'""{name}"" <{ext}>'
+            else:
+                src, dst, ctx = str(ext), str(ext + 1), "from-internal"
+                chan, dchan = f"PJSIP/{ext}-{i:08x}", f"PJSIP/{ext + 1}-{i + 1:08x}"
+                clid = f'""{name}"" <{ext}>'
+            answer_field = f'"{answer}"' if answer else ""
+            line = (
+                f'"","{src}","{dst}","{ctx}","{clid}","{chan}","{dchan}","Dial",'
+                f'"{dchan.rsplit("-", 1)[0]},30,tr","{start}",{answer_field},"{end}",'
+                f'{ring + bill},{bill},"{status}","DOCUMENTATION","{uid}","","","{uid}",{i % 3}\n'
+            )
+            data = line.encode("latin-1" if i % 97 == 0 else "utf-8")
+            chunk.append(data)
+            if len(chunk) >= 50000:
+                out.write(b"".join(chunk))
+                chunk = []
+        out.write(b"".join(chunk))
+
+
+def sqlite_import(csv_path: Path, db: Path) -> float:
+    columns = ", ".join(f"c{i} TEXT" for i in range(21))
+    script = f"CREATE TABLE cdr ({columns});\n.import --csv {csv_path} cdr\n"
+    started = time.perf_counter()
+    subprocess.run(["sqlite3", str(db)], input=script.encode(), check=True)
+    return time.perf_counter() - started
+
+
+def cdrapi_import(csv_path: Path, db: Path) -> tuple[float, float, int]:
+    """Seconds until every line is stored, until indexes and search are built; calls."""
+    loaded: list[float] = []
+    run_files = csvfile.run_files
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return run_files(*args, **kwargs)
+        finally:
+            loaded.append(time.perf_counter())
+
+    csvfile.run_files = timed  # type: ignore[assignment]
+    engine = connect(f"sqlite:///{db}")
+    started = time.perf_counter()
+    try:
+        summary = csvfile.ingest_csv(engine, [csv_path], Options(rejects=None))
+    finally:
+        csvfile.run_files = run_files  # type: ignore[assignment]
+    done = time.perf_counter()
+    engine.dispose()
+    return loaded[0] - started, done - started, summary.stored
+
+
+def follow_latency(work: Path, samples: int) -> list[float]:
+    db, master = work / "follow.db", work / "Master-follow.csv"
+    master.write_bytes(b"")
+    settings = Settings(db=f"sqlite:///{db}", api_token="bench")
+    connect(settings.db).dispose()  # the schema, before the server and the follower
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning")
+    )
+    sock_thread = threading.Thread(target=server.run, daemon=True)
+    sock_thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    code = "from cdrapi.cli.ingest import ingest; ingest()"
+    follower = subprocess.Popen(
+        [sys.executable, "-c", code, "csv", "--follow", "--db", settings.db, str(master)],
+        stderr=subprocess.DEVNULL,
+    )
+    latencies = []
+    client = httpx.Client(
+        base_url=f"http://127.0.0.1:{port}", headers={"Authorization": "Bearer bench"}
+    )
+    for n in range(samples):
+        uid = f"1800000000.{n}"
+        line = (
+            f'"","0721000000","0312285000","from-pstn","""X"" <0721000000>","PJSIP/o-00000001",'
+            f'"PJSIP/100-00000002","Dial","PJSIP/100","2027-01-01 10:00:00","2027-01-01 10:00:01",'
+            f'"2027-01-01 10:00:05",5,4,"ANSWERED","DOCUMENTATION","{uid}","","","{uid}",0\n'
+        )
+        time.sleep(0.15 + (n % 7) * 0.013)  # land at different points of the poll cycle
+        with open(master, "a") as handle:
+            handle.write(line)
+        written = time.perf_counter()
+        while True:
+            body = client.get("/api/cdr", params={"filters[uniqueid]": uid}).json()
+            if body["results"]:
+                latencies.append(time.perf_counter() - written)
+                break
+            if time.perf_counter() - written > 5:
+                latencies.append(float("inf"))
+                break
+            time.sleep(0.005)
+    follower.terminate()
+    follower.wait(10)
+    server.should_exit = True
+    sock_thread.join(5)
+    return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--samples", type=int, default=20)
+    parser.add_argument("--keep", type=Path, default=None, help="Work in DIR and keep it.")
+    args = parser.parse_args()
+    if shutil.which("sqlite3") is None:
+        sys.exit("the sqlite3 command-line tool is needed (Debian: apt-get install sqlite3)")
+    work = args.keep or Path(tempfile.mkdtemp(prefix="cdrapi-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        master = work / "Master.csv"
+        started = time.perf_counter()
+        generate(master, args.lines)
+        size = master.stat().st_size
+        took = time.perf_counter() - started
+        load = os.getloadavg()[0]
+        print(
+            f"generated {args.lines:,} lines ({size / 1e6:.0f} MB) in {took:.1f}s; load {load:.2f}"
+        )
+        floor = sqlite_import(master, work / "import.db")
+        loaded, ours, stored = cdrapi_import(master, work / "cdrapi.db")
+        assert stored == args.lines, f"stored {stored:,} of {args.lines:,}"
+        latencies = follow_latency(work, args.samples)
+        print()
+        print("| run | seconds | lines/s |")
+        print("| --- | ---: | ---: |")
+        print(f"| sqlite3 `.import` (floor: raw text, no indexes) | {floor:.2f} | "
+              f"{args.lines / floor:,.0f} |")  # fmt: skip
+        print(f"| `cdrapi ingest csv`: every line parsed, derived, stored | {loaded:.2f} | "
+              f"{args.lines / loaded:,.0f} |")  # fmt: skip
+        print(f"| `cdrapi ingest csv`, until indexes and search are built | {ours:.2f} | "
+              f"{args.lines / ours:,.0f} |")  # fmt: skip
+        print(f"\nload average at the end: {os.getloadavg()[0]:.2f} (2 cores shared)")
+        print()
+        ms = sorted(value * 1000 for value in latencies)
+        p95 = ms[max(0, int(len(ms) * 0.95) - 1)]
+        print(
+            f"--follow latency, line appended -> record returned by /api/cdr ({len(ms)} "
+            f"samples): median {statistics.median(ms):.0f} ms, p95 {p95:.0f} ms, "
+            f"max {ms[-1]:.0f} ms"
+        )
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,226 @@
+"""``cdrapi ingest``: Asterisk call records into the store.
+
+cdrapi ingest csv /var/log/asterisk/cdr-csv/Master.csv --follow
+cdrapi ingest db mysql://freepbx:secret@localhost/asteriskcdrdb --follow
+cdrapi ingest queue-log /var/log/asterisk/queue_log --follow
+cdrapi ingest rederive --config cdrapi.toml
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import signal
+import sys
+import threading
+import tomllib
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from cdrapi.cli.common import clean_errors, config_option, db_option, settings
+from cdrapi.ingest import (
+    IngestError,
+    Options,
+    Reject,
+    ingest_csv,
+    ingest_db,
+    ingest_queue_log,
+    load_directory,
+    rederive,
+)
+from cdrapi.ingest.batch import Summary
+from cdrapi.ingest.directory import DIRECTORY_KEYS
+from cdrapi.store.engine import connect
+
+__all__ = ["ingest"]
+
+rejects_option = click.option(
+    "--rejects",
+    type=click.Path(dir_okay=False),
+    default="cdrapi-rejects.txt",
+    show_default=True,
+    help="File that receives every line that could not be imported, as it was.",
+)
+follow_option = click.option(
+    "--follow", "-f", is_flag=True, help="Keep reading new calls as they are written."
+)
+from_start_option = click.option(
+    "--from-start", is_flag=True, help="Read from the beginning, ignoring the saved checkpoint."
+)
+
+
+def _options(config: str | None, db: str | None, rejects: str | None, from_start: bool) -> Any:
+    chosen = settings(config, db=db)
+    path = config or os.environ.get("CDRAPI_CONFIG")
+    directory = None
+    with clean_errors(IngestError):
+        if path:
+            with open(path, "rb") as handle:
+                data = tomllib.load(handle)
+            if any(key in data for key in DIRECTORY_KEYS):
+                directory = load_directory(path)
+        engine = connect(chosen.db)
+
+    def report(reject: Reject) -> None:
+        click.echo(f"rejected {reject}", err=True)
+
+    stop = threading.Event()
+    options = Options(chosen, directory, rejects, report, from_start=from_start, stop=stop)
+    return engine, options
+
+
+def _run(options: Options, follow: bool, work: Callable[[], Summary]) -> None:
+    """Run ``work``; when following, report each batch and stop cleanly on a signal."""
+    if follow:
+        options.progress = _progress()
+
+        def stop(signum: int, frame: Any) -> None:
+            assert options.stop is not None
+            options.stop.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+    with clean_errors(IngestError):
+        summary = work()
+    click.echo(str(summary), err=True)
+    if summary.rejected and options.rejects:
+        click.echo(f"{summary.rejected:,} rejected lines are in {options.rejects}", err=True)
+
+
+def _progress() -> Callable[[Summary], None]:
+    last = [0, 0]
+
+    def show(summary: Summary) -> None:
+        new = summary.stored - last[0], summary.updated - last[1]
+        if any(new):
+            stamp = dt.datetime.now().strftime("%H:%M:%S")
+            click.echo(f"{stamp} +{new[0]} calls, {new[1]} updated", err=True)
+            sys.stderr.flush()
+        last[:] = [summary.stored, summary.updated]
+
+    return show
+
+
+@click.group()
+def ingest() -> None:
+    """Import Asterisk call records: CSV files, the SQL cdr table, queue_log."""
+
+
+@ingest.command("csv")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@follow_option
+@click.option("--gmt", is_flag=True, help="Times in the file are UTC (cdr_csv usegmtime).")
+@click.option(
+    "--columns",
+    default=None,
+    help="Map header names ('Ora start=start,Numar=src') or give the layout of a "
+    "headerless file ('clid,src,dst,...').",
+)
+@rejects_option
+@from_start_option
+@db_option
+@config_option
+def csv_command(
+    files: tuple[str, ...],
+    follow: bool,
+    gmt: bool,
+    columns: str | None,
+    rejects: str,
+    from_start: bool,
+    db: str | None,
+    config: str | None,
+) -> None:
+    """Import Asterisk CSV files (cdr_csv Master.csv, cdr_custom, exports with a header).
+
+    The layout is detected from the data. Each file resumes where the last run stopped.
+    """
+    engine, options = _options(config, db, rejects, from_start)
+    _run(options, follow, lambda: ingest_csv(engine, files, options, follow=follow, gmt=gmt,
+                                             columns=columns))  # fmt: skip
+
+
+_DURATION = re.compile(r"(\d+)([smhd]?)")
+
+
+def _lookback(ctx: click.Context, param: click.Parameter, value: str) -> dt.timedelta:
+    found = _DURATION.fullmatch(value.strip())
+    if not found:
+        raise click.BadParameter("expected a duration such as 90m, 3h or 1d")
+    unit = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[found.group(2)]
+    return dt.timedelta(seconds=int(found.group(1)) * unit)
+
+
+@ingest.command("db")
+@click.argument("url")
+@click.option("--table", "table_name", default="cdr", show_default=True)
+@follow_option
+@click.option(
+    "--lookback",
+    default="3h",
+    show_default=True,
+    callback=_lookback,
+    help="How far behind the latest call each poll looks again for rows committed late "
+    "(longer than your longest call).",
+)
+@click.option("--interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
+              help="Seconds between polls with --follow.")  # fmt: skip
+@rejects_option
+@from_start_option
+@db_option
+@config_option
+def db_command(
+    url: str,
+    table_name: str,
+    follow: bool,
+    lookback: dt.timedelta,
+    interval: float,
+    rejects: str,
+    from_start: bool,
+    db: str | None,
+    config: str | None,
+) -> None:
+    """Import the Asterisk cdr table of the database at URL (mysql://, postgresql://,
+    sqlite:///), e.g. FreePBX's mysql://user:pass@host/asteriskcdrdb."""
+    engine, options = _options(config, db, rejects, from_start)
+    _run(
+        options,
+        follow,
+        lambda: ingest_db(
+            engine,
+            url,
+            options,
+            table_name=table_name,
+            follow=follow,
+            lookback=lookback,
+            interval=interval,
+        ),
+    )
+
+
+@ingest.command("queue-log")
+@click.argument("file", type=click.Path(dir_okay=False))
+@follow_option
+@rejects_option
+@from_start_option
+@db_option
+@config_option
+def queue_log_command(
+    file: str, follow: bool, rejects: str, from_start: bool, db: str | None, config: str | None
+) -> None:
+    """Import Asterisk's queue_log: queue name, hold and ring times, agents, transfers."""
+    engine, options = _options(config, db, rejects, from_start)
+    _run(options, follow, lambda: ingest_queue_log(engine, file, options, follow=follow))
+
+
+@ingest.command("rederive")
+@db_option
+@config_option
+def rederive_command(db: str | None, config: str | None) -> None:
+    """Derive the fields of every ingested call again (after a directory change)."""
+    engine, options = _options(config, db, None, False)
+    with clean_errors(IngestError):
+        summary = rederive(engine, options)
+    click.echo(f"Derived {summary.updated:,} calls again in {summary.seconds:.1f}s", err=True)

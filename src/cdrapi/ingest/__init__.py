@@ -1,0 +1,47 @@
+"""Asterisk ingestion: the PBX's own call records into the store, every API field filled.
+
+One module per source, the rest named by what they hold::
+
+    csvfile.py     cdr_csv / cdr_custom / header CSV files (layouts, detection, import)
+    sqltable.py    the SQL ``cdr`` table on MariaDB/MySQL, PostgreSQL, SQLite
+    queue_log.py   queue_log events -> queue fields of the calls
+    directory.py   projects, users, trunks, inbound routes, queues (TOML)
+    derive.py      raw CDR -> calls row: direction, code, user, project, route, status...
+    recovery.py    is_recovered: missed inbound calls answered later
+    recordings.py  finding a call's recording file
+    cdr.py         the raw CDR every source produces
+    files.py       line files read once or followed, batches committed
+    follow.py      tailing across rotation and truncation
+    checkpoint.py  where a file source stopped
+    batch.py       a batch and its one-transaction commit
+    rejects.py     the reject file
+    options.py     what a run is told (settings, directory, reporting)
+    rederive.py    deriving stored calls again
+    errors.py      the exception tree
+
+Each import is resumable and idempotent: rows are keyed (uniqueid and sequence, or the
+whole line) so the same CDR stays one record, and each batch commits with its checkpoint.
+"""
+
+from cdrapi.ingest.csvfile import ingest_csv
+from cdrapi.ingest.directory import Directory, load_directory
+from cdrapi.ingest.errors import DirectoryError, IngestError, LayoutError, Reject, SourceError
+from cdrapi.ingest.options import Options
+from cdrapi.ingest.queue_log import ingest_queue_log
+from cdrapi.ingest.rederive import rederive
+from cdrapi.ingest.sqltable import ingest_db
+
+__all__ = [
+    "Directory",
+    "DirectoryError",
+    "IngestError",
+    "LayoutError",
+    "Options",
+    "Reject",
+    "SourceError",
+    "ingest_csv",
+    "ingest_db",
+    "ingest_queue_log",
+    "load_directory",
+    "rederive",
+]

@@ -1,0 +1,110 @@
+"""A batch: rows read from a source, what to change with them, and where the source is
+after them; :func:`commit` stores it in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, update
+
+from cdrapi.ingest.derive import ROW_COLUMNS
+from cdrapi.ingest.errors import Reject
+from cdrapi.ingest.rejects import RejectFile
+from cdrapi.store.schema import SECONDARY_INDEXES, calls
+from cdrapi.store.writer import write_batch, writing
+
+__all__ = ["Batch", "Summary", "commit", "ensure_indexes"]
+
+
+@dataclass
+class Batch:
+    """Rows (tuples of ``ROW_COLUMNS``) and rejects of some lines, earlier rows found
+    recovered, and the checkpoint (source, position) after the lines."""
+
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    recovered: list[str] = field(default_factory=list)
+    checkpoint: tuple[str, str] | None = None
+    lines: int = 0
+    events: list[tuple[Any, ...]] = field(default_factory=list)  # queue_log events
+    # (number, window start, time) of answered calls, for missed calls stored earlier
+    callbacks: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Summary:
+    """What an ingestion run did."""
+
+    lines: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    updated: int = 0
+    seconds: float = 0.0
+
+    def add(self, lines: int, stored: int, rows: int, rejected: int) -> None:
+        self.lines += lines
+        self.stored += stored
+        self.duplicates += rows - stored
+        self.rejected += rejected
+
+    def __str__(self) -> str:
+        rate = self.lines / self.seconds if self.seconds else 0.0
+        text = (
+            f"{self.lines:,} lines: {self.stored:,} calls stored, {self.duplicates:,} already "
+            f"there, {self.rejected:,} rejected"
+        )
+        if self.updated:
+            text += f", {self.updated:,} calls updated"
+        return f"{text} in {self.seconds:.1f}s ({rate:,.0f} lines/s)"
+
+
+_CALLED_BACK = (
+    update(calls)
+    .where(
+        calls.c.source == bindparam("number"),
+        calls.c.time >= bindparam("since"),
+        calls.c.time < bindparam("until"),
+        calls.c.direction == "IN",
+        calls.c.is_recovered == 0,
+    )
+    .values(is_recovered=1)
+)
+_MARK = (
+    update(calls)
+    .where(calls.c.source_key == bindparam("key"), calls.c.is_recovered == 0)
+    .values(is_recovered=1)
+)
+
+
+def commit(
+    engine: Engine,
+    batch: Batch,
+    rejects: RejectFile,
+    after: Callable[[Connection, int, Batch], None] | None = None,
+) -> int:
+    """Write ``batch``'s rejects, then its rows, recoveries and checkpoint in one
+    transaction (``after(conn, first_id, batch)`` runs in it too); return the new rows."""
+    rejects.write(batch.rejects)
+
+    def then(conn: Connection, first_id: int) -> None:
+        if batch.recovered:
+            conn.execute(_MARK, [{"key": key} for key in batch.recovered])
+        if batch.callbacks:
+            conn.execute(
+                _CALLED_BACK,
+                [{"number": n, "since": lo, "until": hi} for n, lo, hi in set(batch.callbacks)],
+            )
+        if after is not None:
+            after(conn, first_id, batch)
+
+    return write_batch(engine, ROW_COLUMNS, batch.rows, checkpoint=batch.checkpoint, then=then)
+
+
+def ensure_indexes(engine: Engine) -> None:
+    """Create any secondary index a crashed bulk load left missing."""
+    with writing(engine) as conn:
+        for index in SECONDARY_INDEXES:
+            index.create(conn, checkfirst=True)

@@ -1,0 +1,42 @@
+"""The raw Asterisk CDR as every source hands it to derivation.
+
+Each source (CSV line, SQL row) becomes a tuple of strings in :data:`FIELDS` order,
+``""`` where the source has no such column. Names are Asterisk's own (``cdr.conf``,
+FreePBX's ``asteriskcdrdb.cdr``), plus ``dialstatus``/``hangupcause`` that sites often
+add with ``CDR(...)`` variables.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["FIELDS", "INDEX", "UNIQUEID", "is_datetime", "looks_like_uniqueid"]
+
+FIELDS: tuple[str, ...] = (
+    "accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp",
+    "lastdata", "start", "answer", "end", "duration", "billsec", "disposition", "amaflags",
+    "uniqueid", "userfield", "peeraccount", "linkedid", "sequence", "did", "recordingfile",
+    "cnum", "cnam", "dialstatus", "hangupcause",
+)  # fmt: skip
+
+#: Position of each field name in :data:`FIELDS`.
+INDEX: dict[str, int] = {name: i for i, name in enumerate(FIELDS)}
+
+#: An Asterisk uniqueid: epoch.counter, optionally behind a ``systemname-`` prefix.
+UNIQUEID = re.compile(r"(?:[\w.-]+-)?\d{9,11}\.\d+")
+
+
+def looks_like_uniqueid(value: str) -> bool:
+    return UNIQUEID.fullmatch(value) is not None
+
+
+def is_datetime(value: str) -> bool:
+    """Whether ``value`` starts like ``YYYY-MM-DD HH:MM`` (or with a ``T``)."""
+    return (
+        len(value) >= 16
+        and value[4] == "-"
+        and value[7] == "-"
+        and value[10] in " T"
+        and value[13] == ":"
+        and value[:4].isdigit()
+    )

@@ -1,0 +1,61 @@
+"""Where a file source stopped: its identity and the offset after its last stored line.
+
+A :class:`Position` is saved as JSON in the store's ``checkpoints`` table, in the same
+transaction as the rows read up to it (:func:`cdrapi.store.writer.write_batch`), so after
+a crash the next run starts exactly after the last committed line. The file is known by
+device and inode and by its first bytes (``head``): a file with another inode, or whose
+first bytes changed, or that got shorter than the offset, is a new file (rotated or
+truncated) and is read from its start; the rotated-away file is looked for next to it by
+its inode and finished first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from cdrapi.store.writer import read_checkpoint
+
+__all__ = ["HEAD_BYTES", "Position", "load_position", "source_name"]
+
+#: How many bytes of a file's start identify it.
+HEAD_BYTES = 64
+
+
+@dataclass
+class Position:
+    """A file (device, inode, first bytes) and the offset and line number read up to."""
+
+    path: str
+    dev: int
+    ino: int
+    offset: int = 0
+    line: int = 0
+    head: str = ""  # hex of the file's first bytes (up to HEAD_BYTES)
+
+    def dumps(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def loads(cls, text: str) -> Position:
+        return cls(**json.loads(text))
+
+
+def source_name(kind: str, path: str | Path) -> str:
+    """The checkpoint key of a file: its kind and absolute path."""
+    return f"{kind}:{os.path.abspath(path)}"[:255]
+
+
+def load_position(engine: Engine, source: str) -> Position | None:
+    """The saved position of ``source``, or ``None`` (never read, or unreadable)."""
+    text = read_checkpoint(engine, source)
+    if text is None:
+        return None
+    try:
+        return Position.loads(text)
+    except (ValueError, TypeError):
+        return None

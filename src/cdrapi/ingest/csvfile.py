@@ -1,0 +1,397 @@
+"""Asterisk CSV files: which layout a line has, and its fields as a raw CDR.
+
+Three families, told apart by the data itself:
+
+- **cdr_csv** ``Master.csv``: ``accountcode, src, dst, dcontext, clid, channel,
+  dstchannel, lastapp, lastdata, start, answer, end, duration, billsec, disposition,
+  amaflags`` (16 columns), then ``uniqueid`` and ``userfield`` when logged, then
+  ``peeraccount, linkedid, sequence`` with ``newcdrcolumns``: 16 to 21 columns. Start
+  time is column 10.
+- **cdr_custom** default template: ``clid, src, dst, dcontext, channel, dstchannel,
+  lastapp, lastdata, start, answer, end, duration, billsec, disposition, amaflags,
+  accountcode, uniqueid, userfield, sequence``, everything quoted (start is column 9).
+- **header** CSV exports: a first row of column names (FreePBX's ``calldate, clid,
+  src...`` or vendor exports' ``Start Time, Caller Number, Unique ID...``); ``--columns``
+  renames any other header (``"Ora=start,Numar=src"``) or gives the layout of a
+  headerless file (``clid,src,dst,...``).
+
+Lines are physical lines. Bytes that are not UTF-8 are decoded per field as cp1252
+(latin-1 where cp1252 has no character), so a caller name keeps its letters.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from operator import itemgetter
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from cdrapi.ingest.batch import Batch, Summary
+from cdrapi.ingest.cdr import FIELDS, INDEX, is_datetime, looks_like_uniqueid
+from cdrapi.ingest.derive import Deriver
+from cdrapi.ingest.errors import LayoutError, Reject
+from cdrapi.ingest.files import FileSource, run_files
+from cdrapi.ingest.options import Options
+from cdrapi.ingest.queue_log import queue_fields_for_new_calls
+from cdrapi.ingest.recovery import Recovery
+from cdrapi.ingest.rejects import RejectFile
+from cdrapi.store.writer import bulk_load
+
+__all__ = [
+    "CsvChunks",
+    "Layout",
+    "LineParser",
+    "decode_fields",
+    "header_layout",
+    "ingest_csv",
+    "parse_columns_option",
+]
+
+_BASE = (
+    "accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp",
+    "lastdata", "start", "answer", "end", "duration", "billsec", "disposition", "amaflags",
+)  # fmt: skip
+_NEW = ("peeraccount", "linkedid", "sequence")
+CUSTOM = (
+    "clid", "src", "dst", "dcontext", "channel", "dstchannel", "lastapp", "lastdata",
+    "start", "answer", "end", "duration", "billsec", "disposition", "amaflags",
+    "accountcode", "uniqueid", "userfield", "sequence",
+)  # fmt: skip
+
+# Header names (lower case, letters and digits only) -> field.
+ALIASES: dict[str, str] = {name: name for name in FIELDS}
+for _field, _names in {
+    "start": "calldate starttime startdate start datetime callstart calltime",
+    "answer": "answertime answered answerdate",
+    "end": "endtime enddate hanguptime callend",
+    "clid": "callerid clid",
+    "src": "source callernumber callerid_number from fromnumber caller srcnumber",
+    "dst": "destination calleenumber callednumber dialednumber to tonumber callee",
+    "dcontext": "context destinationcontext",
+    "channel": "sourcechannel srcchannel",
+    "dstchannel": "destinationchannel dstchannel",
+    "lastapp": "application lastapplication app",
+    "lastdata": "lastapplicationdata appdata applicationdata",
+    "duration": "totalduration durationsec durationseconds",
+    "billsec": "billableseconds billsecs talktime billduration billableduration "
+    "talkduration billable",
+    "disposition": "status callstatus result",
+    "amaflags": "ama",
+    "accountcode": "account",
+    "uniqueid": "callid",
+    "did": "inbounddid didnumber",
+    "recordingfile": "recording recordingfilename",
+    "cnam": "callername",
+    "linkedid": "linkid",
+    "sequence": "seq",
+}.items():
+    for _name in _names.split():
+        ALIASES[_name] = _field
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+Layout = Callable[[list[str]], tuple[str, ...]]
+
+
+def _layout(names: Sequence[str | None]) -> Layout:
+    """A function from a line's fields (with ``""`` appended) to a raw CDR tuple."""
+    where = {name: i for i, name in enumerate(names) if name}
+    getter = itemgetter(*(where.get(name, -1) for name in FIELDS))
+
+    def make(fields: list[str]) -> tuple[str, ...]:
+        fields.append("")
+        values: tuple[str, ...] = getter(fields)
+        return values
+
+    return make
+
+
+_CSV = {n: _layout(_BASE[:16] + tail) for n, tail in (
+    (16, ()), (18, ("uniqueid", "userfield")), (19, _NEW),
+    (21, ("uniqueid", "userfield", *_NEW)),
+)}  # fmt: skip
+_CSV_UID = {17: _layout((*_BASE, "uniqueid")), 20: _layout((*_BASE, "uniqueid", *_NEW))}
+_CSV_USERFIELD = {17: _layout((*_BASE, "userfield")), 20: _layout((*_BASE, "userfield", *_NEW))}
+_CUSTOM = {n: _layout(CUSTOM[:n]) for n in range(15, 20)}
+
+
+def header_layout(names: Sequence[str], renames: dict[str, str] | None = None) -> Layout | None:
+    """The layout a header row gives, or ``None`` when it is not a header of CDR columns."""
+    renames = {_norm(k): v for k, v in (renames or {}).items()}
+    fields: list[str | None] = []
+    for name in names:
+        key = _norm(name)
+        fields.append(renames.get(key) or ALIASES.get(key))
+    known = {f for f in fields if f}
+    if "start" not in known or len(known) < 3 or any(is_datetime(n) for n in names):
+        return None
+    return _layout(fields)
+
+
+def parse_columns_option(value: str | None) -> tuple[dict[str, str], tuple[str, ...] | None]:
+    """``--columns``: ``"Header=field,..."`` renames, or ``"field,field,..."`` a layout."""
+    if not value:
+        return {}, None
+    items = [item.strip() for item in value.split(",")]
+    if all("=" in item for item in items):
+        renames = {}
+        for item in items:
+            header, _, name = item.partition("=")
+            if name.strip() not in INDEX:
+                raise LayoutError(f"--columns: unknown field {name.strip()!r} (known: {_known()})")
+            renames[header.strip()] = name.strip()
+        return renames, None
+    if any("=" in item for item in items):
+        raise LayoutError("--columns: give either Header=field pairs or a list of fields")
+    unknown = [item for item in items if item and item not in INDEX]
+    if unknown or "start" not in items:
+        raise LayoutError(
+            f"--columns: unknown field(s) {', '.join(unknown)} (known: {_known()})"
+            if unknown
+            else "--columns: the layout needs a start column"
+        )
+    return {}, tuple(items)
+
+
+def _known() -> str:
+    return ", ".join(FIELDS)
+
+
+def _cp1252(data: bytes) -> str:
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def decode_fields(fields: list[str]) -> list[str]:
+    """Fields decoded with ``surrogateescape``: those with undecodable bytes redone as
+    cp1252 (latin-1 where cp1252 has no character)."""
+    out = []
+    for value in fields:
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                value = _cp1252(value.encode("utf-8", "surrogateescape"))
+        out.append(value)
+    return out
+
+
+class LineParser:
+    """Turns physical lines of one file into raw CDR tuples or reasons for rejecting them."""
+
+    def __init__(self, renames: dict[str, str] | None = None, layout: Sequence[str] | None = None):
+        self.renames = renames or {}
+        self.fixed: Layout | None = _layout(layout) if layout else None
+        self.width = len(layout) if layout else 0
+        self.header: Layout | None = None
+        self.header_width = 0
+        self._width, self._make = -1, _CUSTOM[15]  # the last line's layout
+
+    def read_header(self, first: str) -> bool:
+        """Take ``first`` (the file's first line) as its header if it is one."""
+        if self.fixed is not None:
+            return False
+        names = _split(first)
+        if names is None:
+            return False
+        layout = header_layout(names, self.renames)
+        if layout is not None:
+            self.header, self.header_width = layout, len(names)
+            return True
+        if self.renames:
+            raise LayoutError("--columns renames header names, but the file has no header row")
+        return False
+
+    def forget(self) -> None:
+        """A new file starts: detect its layout again."""
+        self.header, self._width = None, -1
+
+    def cdr(self, fields: list[str]) -> tuple[str, ...] | str:
+        """The raw CDR in ``fields``, or why they are not one."""
+        n = len(fields)
+        if n == self._width:  # as the line before (derivation checks the values)
+            return self._make(fields)
+        found = self._detect(fields)
+        if not isinstance(found, str):
+            self._width, self._make = n, found
+            return found(fields)
+        return found
+
+    def _detect(self, fields: list[str]) -> Layout | str:
+        n = len(fields)
+        if self.fixed is not None or self.header is not None:
+            width = self.width or self.header_width
+            make = self.fixed or self.header
+            assert make is not None
+            if n != width:
+                return f"expected {width} columns, found {n}"
+            return make
+        if n >= 16 and is_datetime(fields[9]) and is_datetime(fields[11]):
+            make = _CSV.get(n)
+            if make is None:
+                table = _CSV_UID if looks_like_uniqueid(fields[16]) else _CSV_USERFIELD
+                make = table.get(n)
+            if make is not None:
+                return make
+        if 15 <= n <= 19 and is_datetime(fields[8]) and is_datetime(fields[10]):
+            return _CUSTOM[n]
+        if n < 15:
+            return f"not an Asterisk CDR line: {n} columns"
+        return (
+            "not an Asterisk CDR line: no start and end times where cdr_csv or cdr_custom "
+            f"has them ({n} columns)"
+        )
+
+
+def _split(line: str) -> list[str] | None:
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error:
+        return None
+
+
+def split_line(line: str) -> list[str] | str:
+    """One physical line's fields, or why it is not CSV."""
+    try:
+        rows = list(csv.reader([line], strict=True))
+    except csv.Error as exc:
+        return f"bad CSV: {exc}"
+    return rows[0] if rows else []
+
+
+class CsvChunks:
+    """Parses chunks of an Asterisk CSV file into batches (see :mod:`cdrapi.ingest.files`)."""
+
+    def __init__(self, name: str, lines: LineParser, deriver: Deriver, recovery: Recovery) -> None:
+        self.name, self.lines, self.deriver, self.recovery = name, lines, deriver, recovery
+        self._skip_first = False
+
+    def start_file(self, first_line: bytes) -> None:
+        self.lines.forget()
+        text = first_line.decode("utf-8", "replace").rstrip("\r\n")
+        self._skip_first = self.lines.read_header(text)
+
+    def parse(self, data: bytes, first_line: int) -> Batch:
+        try:
+            text, clean = data.decode("utf-8"), True
+        except UnicodeDecodeError:
+            text, clean = data.decode("utf-8", "surrogateescape"), False
+        lines = text.split("\n")
+        if lines[-1] == "":
+            lines.pop()
+        batch = Batch(lines=len(lines))
+        start = 1 if first_line == 1 and self._skip_first else 0
+        try:
+            self._fast(lines, start, first_line, clean, batch)
+        except csv.Error:
+            batch = Batch(lines=len(lines))
+            for i in range(start, len(lines)):
+                self._one(lines[i], first_line + i, clean, batch)
+        batch.recovered = self.recovery.track(batch.rows, batch.callbacks)
+        return batch
+
+    def _fast(self, lines: list[str], start: int, first: int, clean: bool, batch: Batch) -> None:
+        reader = csv.reader(lines[start:] if start else lines)
+        rows, cdr_of, row_of = batch.rows, self.lines.cdr, self.deriver.row
+        previous = 0
+        for fields in reader:
+            number = reader.line_num
+            if number != previous + 1:  # a quote ran over line ends: take lines one by one
+                for k in range(previous, number):
+                    self._one(lines[start + k], first + start + k, clean, batch)
+                previous = number
+                continue
+            previous = number
+            if not fields:
+                continue
+            if not clean and not lines[start + number - 1].isascii():
+                fields = decode_fields(fields)
+            cdr = cdr_of(fields)
+            if isinstance(cdr, str):
+                self._reject(
+                    batch, lines[start + number - 1], first + start + number - 1, cdr, clean
+                )
+                continue
+            try:
+                rows.append(row_of(cdr))
+            except ValueError as exc:
+                self._reject(
+                    batch, lines[start + number - 1], first + start + number - 1, str(exc), clean
+                )
+
+    def _one(self, line: str, number: int, clean: bool, batch: Batch) -> None:
+        fields = split_line(line)
+        if isinstance(fields, str):
+            self._reject(batch, line, number, fields, clean)
+            return
+        if not fields:
+            return
+        if not clean:
+            fields = decode_fields(fields)
+        cdr = self.lines.cdr(fields)
+        if isinstance(cdr, str):
+            self._reject(batch, line, number, cdr, clean)
+            return
+        try:
+            batch.rows.append(self.deriver.row(cdr))
+        except ValueError as exc:
+            self._reject(batch, line, number, str(exc), clean)
+
+    def _reject(self, batch: Batch, line: str, number: int, reason: str, clean: bool) -> None:
+        raw = line.encode("utf-8", "surrogateescape")
+        batch.rejects.append(Reject(self.name, number, reason, raw))
+
+
+def ingest_csv(
+    engine: Engine,
+    paths: Sequence[str | Path],
+    options: Options | None = None,
+    *,
+    follow: bool = False,
+    gmt: bool = False,
+    columns: str | None = None,
+) -> Summary:
+    """Import Asterisk CSV files (any layout above) into the store at ``engine``.
+
+    Each file resumes after its checkpoint (``options.from_start`` ignores it). With
+    ``follow``, the files are tailed until ``options.stop`` is set. ``gmt``: the file's
+    times are UTC (cdr_csv ``usegmtime``) and are converted to the configured time zone.
+    """
+    options = options or Options()
+    renames, layout = parse_columns_option(columns)
+    options.prepare(engine)
+    rejects = RejectFile(options.rejects, options.report)
+    with bulk_load(engine) if not follow else nullcontext(False) as empty:
+        # Into an empty store, earlier missed calls can only be in this run (tracked here).
+        recovery = options.recovery(in_store=not empty)
+        sources = [
+            FileSource(
+                Path(path),
+                "csv",
+                CsvChunks(str(path), LineParser(renames, layout), options.deriver(gmt), recovery),
+            )
+            for path in paths
+        ]
+        try:
+            return run_files(
+                engine,
+                sources,
+                follow=follow,
+                rejects=rejects,
+                summary=Summary(),
+                after=queue_fields_for_new_calls,
+                from_start=options.from_start,
+                stop=options.stop,
+                on_batch=options.progress,
+            )
+        finally:
+            rejects.close()

@@ -1,0 +1,290 @@
+"""From a raw CDR (see :mod:`cdrapi.ingest.cdr`) to a ``calls`` row with the API fields.
+
+- ``channel_formatted``: the channel without its ``-0000001a`` (``;2``) suffix.
+- ``direction``: ``IN`` when the channel is a trunk, ``OUT`` when the destination channel
+  is, else ``INTERNAL``. With no trunks in the directory, an inbound context
+  (``from-pstn``, ``from-trunk``, ``*-did``, ``from-external``...) means ``IN`` and a
+  destination that looks like a phone number (7+ digits) means ``OUT``.
+- ``user_fullname``/``user_id``: the agent: for IN the answering (destination) channel
+  or extension, for OUT and INTERNAL the calling one (a user's channel pattern, else its
+  extension as the number or as the device name, ``PJSIP/101``, or ``Local/101@...``);
+  without a directory match, for OUT and INTERNAL calls the caller id name.
+- ``inbound_route``: for IN, the route whose DID is the CDR's ``did`` or ``dst``.
+- ``project``: the inbound route's, else the queue's, else the user's.
+- ``code``: ``queue`` (``lastapp`` is Queue), else ``inbound``/``outbound``/``internal``;
+  ``qname`` from the Queue arguments; ``call_codes`` like ``out no answer``.
+- ``call_status_info``: ``DS:<DIALSTATUS>|HC:<HANGUPCAUSE>|HI:<cause text>`` from the
+  CDR's ``dialstatus``/``hangupcause`` when present, else from the disposition.
+- ``ring_time``: ``duration - billsec`` (the whole duration of an unanswered call).
+- ``is_recovered``: 0 for a missed inbound call until :mod:`cdrapi.ingest.recovery` finds
+  it recovered; NULL for other calls.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from cdrapi.ingest.cdr import INDEX
+from cdrapi.ingest.directory import Directory, User
+from cdrapi.ingest.recordings import RecordingIndex, recording_url
+
+__all__ = ["ROW_COLUMNS", "Deriver", "call_status", "format_channel"]
+
+ROW_COLUMNS: tuple[str, ...] = (
+    "source_key", "uniqueid", "linkedid", "sequence", "time", "time_end", "caller_id",
+    "source", "destination", "direction", "channel", "dstchannel", "dcontext", "lastapp",
+    "lastdata", "amaflags", "userfield", "peeraccount", "did", "channel_formatted",
+    "dstchannel_formatted", "user_id", "user_fullname", "qname", "code", "call_status",
+    "call_status_info", "call_codes", "accounting_code", "recording_file", "recording_url",
+    "project_id", "project", "inbound_route_id", "inbound_route", "is_recovered", "billsec",
+    "duration", "ring_time",
+)  # fmt: skip
+KEY, TIME, SOURCE, DESTINATION, DIRECTION, STATUS, RECOVERED = (
+    ROW_COLUMNS.index(name)
+    for name in ("source_key", "time", "source", "destination", "direction", "call_status",
+                 "is_recovered")
+)  # fmt: skip
+
+(ACCOUNTCODE, SRC, DST, DCONTEXT, CLID, CHANNEL, DSTCHANNEL, LASTAPP, LASTDATA, START, _ANSWER,
+ END, DURATION, BILLSEC, DISPOSITION, AMAFLAGS, UNIQUEID, USERFIELD, PEERACCOUNT, LINKEDID,
+ SEQUENCE, DID, RECORDINGFILE, CNUM, CNAM, DIALSTATUS, HANGUPCAUSE) = range(len(INDEX))  # fmt: skip
+
+_STATUS = {
+    "ANSWERED": "ANSWERED", "ANSWER": "ANSWERED", "NO ANSWER": "NO ANSWER",
+    "NOANSWER": "NO ANSWER", "NO_ANSWER": "NO ANSWER", "BUSY": "BUSY", "FAILED": "FAILED",
+    "CONGESTION": "CONGESTION",
+    # cdr_mysql/cdr_pgsql with integer dispositions (AST_CDR_* values)
+    "0": "NO ANSWER", "1": "NO ANSWER", "2": "FAILED", "4": "BUSY", "8": "ANSWERED",
+    "16": "CONGESTION",
+}  # fmt: skip
+_AMA = {"0": "DEFAULT", "1": "OMIT", "2": "BILLING", "3": "DOCUMENTATION"}
+# disposition -> (DIALSTATUS, HANGUPCAUSE) when the CDR does not carry them
+_IMPLIED = {
+    "ANSWERED": ("ANSWER", "16"), "NO ANSWER": ("NOANSWER", "19"), "BUSY": ("BUSY", "17"),
+    "FAILED": ("CHANUNAVAIL", ""), "CONGESTION": ("CONGESTION", "34"),
+}  # fmt: skip
+# Q.850 cause texts, as Asterisk's ast_cause2str gives them
+CAUSES = {
+    "0": "Unknown", "1": "Unallocated (unassigned) number", "3": "No route to destination",
+    "16": "Normal Clearing", "17": "User busy", "18": "No user responding",
+    "19": "No answer", "20": "Subscriber absent", "21": "Call Rejected", "22": "Number changed",
+    "27": "Destination out of order", "28": "Invalid number format",
+    "31": "Normal, unspecified", "34": "Circuit/channel congestion",
+    "38": "Network out of order", "41": "Temporary failure",
+    "42": "Switching equipment congestion", "127": "Interworking, unspecified",
+}  # fmt: skip
+_CODE_WORD = {"IN": "in", "OUT": "out", "INTERNAL": "int"}
+# Asterisk's channel suffixes: 8 hex digits (SIP, PJSIP, Local), a number (DAHDI, IAX2).
+_SUFFIX = re.compile(r"-(?:[0-9a-f]{8}|\d{1,6})(?:;\d+)?$")
+_LOCAL = re.compile(r"Local/([^@;/]+)@")
+_INBOUND_CONTEXT = re.compile(r"pstn|trunk|did|from-external|incoming|inbound", re.I)
+_NAME = re.compile(r'^\s*"?([^"<]*?)"?\s*<')
+_PLAIN_TIME = re.compile(
+    r"[12]\d{3}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01]) (?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d"
+)
+# (direction, status, queued) -> (code, call_codes)
+_CODES = {
+    (direction, status, queued): (
+        "queue"
+        if queued
+        else {"IN": "inbound", "OUT": "outbound", "INTERNAL": "internal"}[direction],
+        f"{'queue' if queued else _CODE_WORD[direction]} {status.lower()}",
+    )
+    for direction in ("IN", "OUT", "INTERNAL")
+    for status in ("ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION")
+    for queued in (False, True)
+}
+
+
+def format_channel(channel: str) -> str:
+    """``PJSIP/john-doe-0000001a`` -> ``PJSIP/john-doe``; ``""`` stays ``""``."""
+    return _SUFFIX.sub("", channel) if channel else ""
+
+
+def call_status(disposition: str) -> str | None:
+    """The API's call status for an Asterisk disposition (text or integer), or None."""
+    return _STATUS.get(disposition.strip().upper())
+
+
+def _external(number: str) -> bool:
+    digits = number.lstrip("+")
+    return len(digits) >= 7 and digits.isdigit()
+
+
+def _seconds(value: str) -> int:
+    if value.isdigit():
+        return int(value)
+    value = value.strip()
+    if ":" in value:  # HH:MM:SS in some exports
+        parts = [int(p) for p in value.split(":")]
+        total = 0
+        for part in parts:
+            total = total * 60 + part
+        if any(p < 0 for p in parts):
+            raise ValueError(value)
+        return total
+    seconds = int(float(value)) if value else 0
+    if seconds < 0:
+        raise ValueError(value)
+    return seconds
+
+
+class Deriver:
+    """Turns raw CDRs into ``calls`` rows (tuples of :data:`ROW_COLUMNS`)."""
+
+    def __init__(
+        self,
+        directory: Directory | None = None,
+        *,
+        gmt_to: ZoneInfo | None = None,
+        recordings: RecordingIndex | None = None,
+        public_url: str = "",
+    ) -> None:
+        self.directory = directory or Directory()
+        self.gmt_to = gmt_to
+        self.recordings = recordings
+        self.public_url = public_url
+        self._trunks = bool(self.directory.trunks)
+        self._users: dict[tuple[str, str, str], User | None] = {}
+        self._contexts: dict[str, bool] = {}
+        self._info: dict[tuple[str, str, str], str] = {}
+
+    def _time(self, value: str) -> str:
+        if self.gmt_to is None and _PLAIN_TIME.fullmatch(value):
+            return value
+        when = dt.datetime.fromisoformat(value.strip())
+        if self.gmt_to is not None:
+            when = when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when
+            when = when.astimezone(self.gmt_to)
+        elif when.tzinfo is not None:
+            when = when.replace(tzinfo=None)
+        return when.strftime("%Y-%m-%d %H:%M:%S")
+
+    def _user(self, channel: str, raw_channel: str, number: str) -> User | None:
+        key = (channel, number, raw_channel if raw_channel.startswith("Local/") else "")
+        if key in self._users:
+            return self._users[key]
+        directory = self.directory
+        user = directory.user_of_channel(channel) if channel else None
+        if user is None:
+            user = directory.by_extension.get(number)
+        if user is None and "/" in channel:  # the device named as the extension: PJSIP/101
+            user = directory.by_extension.get(channel.split("/", 1)[1])
+        if user is None and key[2]:
+            local = _LOCAL.match(raw_channel)
+            user = directory.by_extension.get(local.group(1)) if local else None
+        if len(self._users) > 200_000:
+            self._users.clear()
+        self._users[key] = user
+        return user
+
+    def _inbound_context(self, context: str) -> bool:
+        found = self._contexts.get(context)
+        if found is None:
+            found = self._contexts[context] = _INBOUND_CONTEXT.search(context) is not None
+        return found
+
+    def row(self, cdr: Sequence[str]) -> tuple[Any, ...]:
+        """The row for ``cdr``; raises ValueError naming what is wrong with it."""
+        disposition = cdr[DISPOSITION]
+        status = _STATUS.get(disposition) or _STATUS.get(disposition.strip().upper())
+        if status is None:
+            raise ValueError(f"unknown disposition {disposition!r}")
+        try:
+            start = self._time(cdr[START])
+        except ValueError:
+            raise ValueError(f"bad start time {cdr[START]!r}") from None
+        end_text = cdr[END]
+        try:
+            end = self._time(end_text) if end_text else None
+        except ValueError:
+            raise ValueError(f"bad end time {end_text!r}") from None
+        duration_text, billsec_text = cdr[DURATION], cdr[BILLSEC]
+        try:
+            duration = int(duration_text) if duration_text.isdigit() else _seconds(duration_text)
+            billsec = int(billsec_text) if billsec_text.isdigit() else _seconds(billsec_text)
+        except ValueError:
+            raise ValueError(f"bad duration/billsec {duration_text!r}/{billsec_text!r}") from None
+        if end is None and duration:  # exports without an end column
+            later = dt.datetime.fromisoformat(start) + dt.timedelta(seconds=duration)
+            end = later.strftime("%Y-%m-%d %H:%M:%S")
+        src, dst, channel, dstchannel = cdr[SRC], cdr[DST], cdr[CHANNEL], cdr[DSTCHANNEL]
+        chan = _SUFFIX.sub("", channel) if channel else ""
+        dchan = _SUFFIX.sub("", dstchannel) if dstchannel else ""
+        directory = self.directory
+        if self._trunks:
+            if directory.is_trunk(chan):
+                direction = "IN"
+            else:
+                direction = "OUT" if directory.is_trunk(dchan) else "INTERNAL"
+        elif self._inbound_context(cdr[DCONTEXT]):
+            direction = "IN"
+        else:
+            direction = "OUT" if _external(dst) else "INTERNAL"
+        uniqueid, sequence = cdr[UNIQUEID], cdr[SEQUENCE]
+        if uniqueid and sequence:
+            key = f"u:{uniqueid}:{sequence}"
+        else:
+            key = "h:" + hashlib.blake2b("\x1f".join(cdr).encode(), digest_size=16).hexdigest()
+        clid = cdr[CLID]
+        if not clid and (cdr[CNAM] or cdr[CNUM]):
+            clid = f'"{cdr[CNAM] or cdr[CNUM] or src}" <{cdr[CNUM] or src}>'
+        lastapp, lastdata = cdr[LASTAPP], cdr[LASTDATA]
+        qname = None
+        if lastapp == "Queue" or lastapp.lower() == "queue":
+            qname = lastdata.split(",", 1)[0] or None
+        route = None
+        if direction == "IN":
+            user = self._user(dchan, dstchannel, dst)
+            routes = directory.routes
+            if routes:
+                route = routes.get(cdr[DID]) or routes.get(dst)
+        else:
+            user = self._user(chan, channel, src)
+            if user is None and direction == "INTERNAL":
+                user = self._user(dchan, dstchannel, dst)
+        project_id = (
+            (route.project_id if route else None)
+            or (directory.queue_projects.get(qname) if qname else None)
+            or (user.project_id if user else None)
+        )
+        fullname = user.fullname if user else None
+        if fullname is None and direction != "IN":
+            fullname = self._caller_name(clid, src)
+        dialstatus, cause = cdr[DIALSTATUS], cdr[HANGUPCAUSE]
+        info = self._info.get((status, dialstatus, cause))
+        if info is None:
+            ds, hc = (dialstatus, cause) if dialstatus or cause else _IMPLIED[status]
+            info = self._info[(status, dialstatus, cause)] = (
+                f"DS:{ds}|HC:{hc}|HI:{CAUSES.get(hc, '')}"
+            )
+        code, codes = _CODES[(direction, status, qname is not None)]
+        rec_file = rec_url = None
+        if self.recordings is not None:
+            rec_file = self.recordings.find(uniqueid, cdr[RECORDINGFILE], start)
+            if rec_file:
+                rec_url = recording_url(self.public_url, rec_file)
+        amaflags = cdr[AMAFLAGS]
+        return (
+            key, uniqueid, cdr[LINKEDID] or uniqueid,
+            int(sequence) if sequence.isdigit() else None, start, end, clid, src, dst,
+            direction, channel, dstchannel, cdr[DCONTEXT], lastapp, lastdata,
+            _AMA.get(amaflags, amaflags), cdr[USERFIELD] or None, cdr[PEERACCOUNT] or None,
+            cdr[DID] or None, chan, dchan, user.id if user else None, fullname, qname, code,
+            status, info, codes, cdr[ACCOUNTCODE] or None, rec_file, rec_url, project_id,
+            directory.project_names.get(project_id) if project_id else None,
+            route.id if route else None, route.name if route else None,
+            0 if direction == "IN" and status != "ANSWERED" else None,
+            billsec, duration, duration - billsec if duration > billsec else 0,
+        )  # fmt: skip
+
+    def _caller_name(self, clid: str, src: str) -> str | None:
+        """The name in a caller id (``"Maria" <101>`` -> ``Maria``), unless it is a number."""
+        named = _NAME.match(clid)
+        name = named.group(1).strip() if named else ""
+        return name if name and name != src and not name.isdigit() else None

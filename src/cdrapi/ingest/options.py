@@ -1,0 +1,80 @@
+"""What every ingestion run is told: the directory and the settings it derives with."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+
+from cdrapi.ingest.batch import Summary, ensure_indexes
+from cdrapi.ingest.derive import Deriver
+from cdrapi.ingest.directory import Directory, stored_directory
+from cdrapi.ingest.errors import Reject
+from cdrapi.ingest.recordings import RecordingIndex
+from cdrapi.ingest.recovery import Recovery
+from cdrapi.settings import Settings
+from cdrapi.store.writer import replace_directory
+
+__all__ = ["Options"]
+
+
+@dataclass
+class Options:
+    """How to ingest: the directory, settings, reject file and reporting.
+
+    ``directory`` (when given) replaces the store's directory tables at the start of the
+    run. ``report`` is called with each rejected line, ``progress`` after each batch.
+    """
+
+    settings: Settings = field(default_factory=lambda: Settings.model_validate({}))
+    directory: Directory | None = None
+    rejects: str | Path | None = None
+    report: Callable[[Reject], None] | None = None
+    progress: Callable[[Summary], None] | None = None
+    from_start: bool = False
+    stop: threading.Event | None = None
+
+    def prepare(self, engine: Engine) -> None:
+        """Store the directory (or, without one, use the stored one) and restore indexes a
+        crashed bulk load left missing."""
+        ensure_indexes(engine)
+        if self.directory is not None:
+            replace_directory(engine, **self.directory.tables())
+        else:
+            self.directory = stored_directory(engine)
+
+    def zone(self) -> ZoneInfo:
+        """The PBX's time zone (the ``timezone`` setting)."""
+        name = self.settings.timezone
+        return ZoneInfo(name) if name != "local" else _local_zone()
+
+    def deriver(self, gmt: bool = False) -> Deriver:
+        zone = self.zone() if gmt else None
+        recordings = self.settings.recordings_dir
+        return Deriver(
+            self.directory,
+            gmt_to=zone,
+            recordings=RecordingIndex(recordings) if recordings else None,
+            public_url=self.settings.public_url,
+        )
+
+    def recovery(self, in_store: bool = True) -> Recovery:
+        """``is_recovered`` tracking; ``in_store``: also for missed calls stored earlier."""
+        return Recovery(self.settings.recovered_window, in_store)
+
+
+def _local_zone() -> ZoneInfo:
+    try:
+        with open("/etc/timezone") as handle:
+            return ZoneInfo(handle.read().strip())
+    except (OSError, ValueError):
+        pass
+    try:
+        link = Path("/etc/localtime").resolve()
+        return ZoneInfo(str(link).split("zoneinfo/", 1)[1])
+    except (OSError, IndexError, ValueError):
+        return ZoneInfo("UTC")

@@ -1,0 +1,109 @@
+"""Deriving the fields of stored calls again, after the directory or settings changed.
+
+Every ingested call (one with a ``source_key``; the demo's records are left alone) is
+rebuilt from the raw Asterisk columns kept in the store, in time order, with the current
+directory, recordings and recovery window; queue_log fields are copied again. Each chunk
+of calls is one transaction. Ids do not change.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import Engine, and_, bindparam, or_, select, true, update
+
+from cdrapi.ingest.batch import Summary
+from cdrapi.ingest.cdr import FIELDS, INDEX
+from cdrapi.ingest.derive import ROW_COLUMNS
+from cdrapi.ingest.options import Options
+from cdrapi.ingest.queue_log import _copy_queue_fields
+from cdrapi.store.schema import calls
+from cdrapi.store.writer import writing
+
+__all__ = ["rederive"]
+
+# Raw CDR field -> stored column it is kept in.
+_KEPT = {
+    "accountcode": "accounting_code", "src": "source", "dst": "destination",
+    "dcontext": "dcontext", "clid": "caller_id", "channel": "channel",
+    "dstchannel": "dstchannel", "lastapp": "lastapp", "lastdata": "lastdata", "start": "time",
+    "end": "time_end", "duration": "duration", "billsec": "billsec",
+    "disposition": "call_status", "amaflags": "amaflags", "uniqueid": "uniqueid",
+    "userfield": "userfield", "peeraccount": "peeraccount", "linkedid": "linkedid",
+    "sequence": "sequence", "did": "did", "recordingfile": "recording_file",
+}  # fmt: skip
+_READ = [calls.c.id, calls.c.call_status_info, *(calls.c[c] for c in _KEPT.values())]
+#: The columns rederive rewrites.
+DERIVED = (
+    "direction", "channel_formatted", "dstchannel_formatted", "user_id", "user_fullname",
+    "qname", "code", "call_codes", "recording_file", "recording_url", "project_id", "project",
+    "inbound_route_id", "inbound_route", "is_recovered", "ring_time",
+)  # fmt: skip
+_POSITIONS = [ROW_COLUMNS.index(name) for name in DERIVED]
+_UPDATE = (
+    update(calls)
+    .where(calls.c.id == bindparam("_id"))
+    .values({name: bindparam(name) for name in DERIVED})
+)
+_MARK = update(calls).where(calls.c.source_key == bindparam("key")).values(is_recovered=1)
+CHUNK = 5000
+
+
+def _raw(row: Any) -> list[str]:
+    cdr = [""] * len(FIELDS)
+    for field, value in zip(_KEPT, row[2 : 2 + len(_KEPT)], strict=True):
+        cdr[INDEX[field]] = "" if value is None else str(value)
+    if cdr[INDEX["disposition"]] == "":
+        cdr[INDEX["disposition"]] = "FAILED"
+    info = dict(part.split(":", 1) for part in (row[1] or "").split("|") if ":" in part)
+    if info.get("HC") or info.get("DS"):
+        cdr[INDEX["dialstatus"]], cdr[INDEX["hangupcause"]] = info.get("DS", ""), info.get("HC", "")
+    return cdr
+
+
+def rederive(engine: Engine, options: Options | None = None) -> Summary:
+    """Derive every ingested call's fields again; return how many were rewritten."""
+    options = options or Options()
+    started = time.perf_counter()
+    options.prepare(engine)
+    deriver = options.deriver()
+    recovery = options.recovery(in_store=False)
+    summary = Summary()
+    after: tuple[str, int] | None = None
+    while True:
+        query = select(*_READ, calls.c.source_key).where(calls.c.source_key.is_not(None))
+        if after is not None:
+            query = query.where(
+                or_(calls.c.time > after[0], and_(calls.c.time == after[0], calls.c.id > after[1]))
+            )
+        with engine.connect() as conn:
+            stored = conn.execute(query.order_by(calls.c.time, calls.c.id).limit(CHUNK)).all()
+        if not stored:
+            break
+        rows = []
+        for row in stored:
+            derived = list(deriver.row(_raw(row)))
+            derived[0] = row.source_key
+            rows.append(tuple(derived))
+        earlier = recovery.track(rows)
+        with writing(engine) as conn:
+            conn.execute(
+                _UPDATE,
+                [
+                    {
+                        "_id": row.id,
+                        **{name: new[i] for name, i in zip(DERIVED, _POSITIONS, strict=True)},
+                    }
+                    for row, new in zip(stored, rows, strict=True)
+                ],
+            )
+            if earlier:
+                conn.execute(_MARK, [{"key": key} for key in earlier])
+        summary.lines += len(rows)
+        summary.updated += len(rows)
+        after = (stored[-1].time, stored[-1].id)
+    with writing(engine) as conn:
+        _copy_queue_fields(conn, true())
+    summary.seconds = time.perf_counter() - started
+    return summary

@@ -1,0 +1,80 @@
+"""``cdrapi ingest ...`` as a user runs it: summaries, rejects, clean one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+from sqlalchemy import create_engine, text
+
+from cdrapi.cli.ingest import ingest
+from cdrapi.store.engine import connect
+from tests.ingest.conftest import FIXTURES, append, cdr_line, rows
+
+CONFIG = FIXTURES / "cdrapi.toml"
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(ingest, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_csv_command_summary_and_rejects(tmp_path: Path, monkeypatch: object) -> None:
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    master = tmp_path / "Master.csv"
+    append(master, cdr_line(1), "garbage,line\n", cdr_line(2))
+    rejects = tmp_path / "rejects.txt"
+    code, out = run("csv", "--db", db, "--rejects", str(rejects), "--config", str(CONFIG),
+                    str(master), str(FIXTURES / "cdr_custom-Master.csv"))  # fmt: skip
+    assert code == 0, out
+    assert f"rejected {master}:2: not an Asterisk CDR line: 2 columns" in out
+    assert "lines: 16 calls stored, 0 already there, 1 rejected" in out, out
+    assert f"1 rejected lines are in {rejects}" in out
+    assert rejects.read_text() == "garbage,line\n"
+    engine = connect(db)
+    assert rows(engine, "user_fullname")[0] == ("Maria Ionescu",)  # directory from --config
+    code, out = run("csv", "--db", db, str(master))
+    assert "0 lines: 0 calls stored" in out  # resumed: nothing new
+    code, out = run("csv", "--db", db, "--from-start", "--rejects", str(rejects), str(master))
+    assert "3 lines: 0 calls stored, 2 already there, 1 rejected" in out
+
+
+def test_db_queue_log_and_rederive_commands(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    pbx_url = f"sqlite:///{tmp_path / 'asterisk.db'}"
+    with create_engine(pbx_url).begin() as conn:
+        conn.execute(text("CREATE TABLE cdr (calldate TEXT, src TEXT, dst TEXT, channel TEXT, "
+                          "dstchannel TEXT, duration INT, billsec INT, disposition TEXT, "
+                          "uniqueid TEXT, sequence INT)"))  # fmt: skip
+        conn.execute(text("INSERT INTO cdr VALUES ('2024-03-14 10:00:10', '0721555001', "
+                          "'0312285000', 'PJSIP/orange-sip-00000001', 'PJSIP/102-00000002', "
+                          "40, 30, 'ANSWERED', '1710403210.700', 1)"))  # fmt: skip
+    code, out = run("db", "--db", db, pbx_url)
+    assert code == 0 and "1 calls stored" in out, out
+    code, out = run("queue-log", "--db", db, "--rejects", str(tmp_path / "r.txt"),
+                    str(FIXTURES / "queue_log"))  # fmt: skip
+    assert code == 0 and "1 calls updated" in out, out
+    code, out = run("rederive", "--db", db, "--config", str(CONFIG))
+    assert code == 0 and "Derived 1 calls again" in out
+    engine = connect(db)
+    assert rows(engine, "qname", "user_fullname", "direction", "project") == [
+        ("suport", "Andrei Pop", "IN", "Suport Clienți")  # route's project wins
+    ]
+
+
+def test_errors_are_one_clean_line(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    code, out = run("csv", "--db", db, str(tmp_path / "missing.csv"))
+    assert (
+        code == 1 and out.strip() == f"Error: cannot read {tmp_path / 'missing.csv'}: no such file"
+    )
+    code, out = run("db", "--db", db, "mysql://root:pw@127.0.0.1:1/asteriskcdrdb")
+    assert code == 1 and "Error: cannot read table 'cdr' of mysql://root:***@" in out
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[users]]\nfullname = "X"\n')
+    code, out = run("csv", "--db", db, "--config", str(bad), str(FIXTURES / "queue_log"))
+    assert code == 1 and "users entry 1: missing extension or channel" in out
+    code, out = run("csv", "--db", db, "--columns", "src,bogus", str(FIXTURES / "queue_log"))
+    assert code == 1 and "--columns: unknown field(s) bogus" in out
+    code, out = run("db", "--db", db, "--lookback", "soon", "sqlite:///x.db")
+    assert code == 2 and "expected a duration" in out

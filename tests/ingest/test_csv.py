@@ -1,0 +1,164 @@
+"""Asterisk CSV files in every layout become the 43-field records, each once."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from cdrapi.ingest import LayoutError, Options, Reject, ingest_csv
+from cdrapi.protocol.records import COLUMNS, record
+from cdrapi.settings import Settings
+from tests.ingest.conftest import FIXTURES, rows
+
+REAL_21 = FIXTURES / "cdr_csv-21col-Master.csv"
+REAL_CUSTOM = FIXTURES / "cdr_custom-Master.csv"
+
+
+def records(engine: Engine) -> list[dict[str, object]]:
+    return [record(row) for row in rows(engine, *COLUMNS)]
+
+
+def test_real_cdr_csv_file_every_line_one_record(store: Engine) -> None:
+    summary = ingest_csv(store, [REAL_21])
+    assert (summary.lines, summary.stored, summary.rejected) == (84, 84, 0)
+    first, *_ = found = records(store)
+    assert len(found) == 84 and len(first) == 43
+    assert first["uniqueid"] == first["linkedid"] == "1706368044.0"
+    assert first["time"] == "2024-01-27 15:07:24" and first["time_end"] == "2024-01-27 15:07:51"
+    assert first["caller_id"] == '"90893692218" <90893692218>'
+    assert first["channel_formatted"] == "SIP/902320" and first["dstchannel_formatted"] == ""
+    assert first["direction"] == "IN" and first["code"] == "inbound"  # context stadion-pstn
+    assert first["call_status"] == "ANSWERED" and first["bill_duration"] == "00:00:27"
+    assert first["bill_minutes"] == 1 and first["duration"] == "00:00:27"
+    assert first["call_status_info"] == "DS:ANSWER|HC:16|HI:Normal Clearing"
+    # the unanswered leg of a ring group: answer time a bare empty field
+    leg = next(r for r in found if r["uniqueid"] == "1706372196.14")
+    assert leg["call_status"] == "NO ANSWER" and leg["ring_time"] == "00:00:15"
+    assert leg["channel_formatted"] == "Local/ch1@TimeDelay" and leg["linkedid"] == "1706372196.12"
+    assert leg["call_codes"] == "int no answer"
+    # a systemname-prefixed uniqueid
+    assert any(r["uniqueid"] == "mainserverdss-1706420300.0" for r in found)
+
+
+def test_non_utf8_caller_names_stay_readable(store: Engine) -> None:
+    ingest_csv(store, [REAL_21])
+    names = [r["caller_id"] for r in records(store) if r["source"] == "99074952934438"]
+    assert names == ['"9333933084¥¥b" <99074952934438>'] * 2  # bytes A5 A5 read as cp1252
+
+
+def test_real_cdr_custom_file(store: Engine) -> None:
+    summary = ingest_csv(store, [REAL_CUSTOM])
+    assert (summary.stored, summary.rejected) == (14, 0)  # its blank first line is no call
+    first = records(store)[0]
+    assert first["caller_id"] == '"" <client1>' and first["source"] == "client1"
+    assert first["destination"] == "6789" and first["uniqueid"] == "1690325492.2"
+    assert first["time"] == "2023-07-26 01:51:32" and first["bill_duration"] == "00:00:13"
+    missed = records(store)[1]
+    assert missed["call_status"] == "NO ANSWER" and missed["ring_time"] == "00:00:30"
+
+
+@pytest.mark.parametrize("columns", [16, 17, 18, 19, 20])
+def test_every_cdr_csv_column_layout(store: Engine, columns: int) -> None:
+    ingest_csv(store, [FIXTURES / f"cdr_csv-{columns}col-Master.csv"])
+    inbound, outbound = records(store)
+    assert inbound["source"] == "0721555001" and inbound["destination"] == "0312285000"
+    assert inbound["caller_id"] == '"Ion Pop" <0721555001>'
+    assert inbound["time"] == "2024-03-14 09:28:44" and inbound["bill_duration"] == "00:02:20"
+    assert inbound["direction"] == "IN" and outbound["direction"] == "OUT"
+    assert outbound["call_status"] == "NO ANSWER" and outbound["user_fullname"] == "Maria Ionescu"
+    has_uid = columns in (17, 18, 20)  # 19: newcdrcolumns without loguniqueid
+    assert (inbound["uniqueid"] == "1710401324.480") is has_uid
+    if columns in (19, 20):
+        assert outbound["linkedid"] == "1710401700.485"
+
+
+def test_header_exports_freepbx_and_vendor_names(store: Engine) -> None:
+    summary = ingest_csv(store, [FIXTURES / "freepbx-export.csv", FIXTURES / "vendor-export.csv"])
+    assert (summary.stored, summary.rejected) == (4, 0)
+    freepbx, internal, vendor, busy = records(store)
+    assert freepbx["uniqueid"] == "1710403200.500" and freepbx["time"] == "2024-03-14 10:00:00"
+    assert freepbx["time_end"] == "2024-03-14 10:00:25"  # calldate + duration
+    assert internal["direction"] == "INTERNAL" and internal["call_status"] == "NO ANSWER"
+    assert vendor["caller_id"] == '"Ana Maria" <0744000111>'
+    assert vendor["source"] == "0744000111" and vendor["destination"] == "0312285000"
+    assert vendor["uniqueid"] == "1710482400.600" and vendor["direction"] == "IN"
+    assert busy["call_status"] == "BUSY" and busy["dstchannel_formatted"] == ""
+
+
+def test_columns_option_renames_or_lays_out(store: Engine, tmp_path: Path) -> None:
+    odd = tmp_path / "odd.csv"
+    odd.write_text(
+        "Ora,De la,Catre,Stare,Durata,Taxabil\n2024-05-01 12:00:00,0721000001,101,ANSWERED,30,25\n"
+    )
+    ingest_csv(store, [odd], columns="Ora=start,De la=src,Catre=dst,Stare=disposition,"
+               "Durata=duration,Taxabil=billsec")  # fmt: skip
+    bare = tmp_path / "bare.csv"
+    bare.write_text('"0721000002","102","2024-05-01 13:00:00","BUSY",3,0\n')
+    ingest_csv(store, [bare], columns="src,dst,start,disposition,duration,billsec")
+    first, second = records(store)
+    assert (first["source"], first["time"], first["bill_duration"]) == (
+        "0721000001", "2024-05-01 12:00:00", "00:00:25",
+    )  # fmt: skip
+    assert (second["destination"], second["call_status"]) == ("102", "BUSY")
+    with pytest.raises(LayoutError, match="unknown field"):
+        ingest_csv(store, [bare], columns="src,nonsense,start")
+
+
+def test_gmt_times_are_converted_to_the_pbx_zone(store: Engine) -> None:
+    options = Options(Settings(timezone="Europe/Bucharest"))
+    ingest_csv(store, [FIXTURES / "cdr_csv-18col-Master.csv"], options, gmt=True)
+    assert records(store)[0]["time"] == "2024-03-14 11:28:44"  # UTC+2 in March
+
+
+def test_bad_lines_are_rejected_with_file_and_line_and_the_import_goes_on(
+    store: Engine, tmp_path: Path
+) -> None:
+    good = REAL_21.read_bytes().splitlines(keepends=True)
+    bad_lines = [
+        b'"","1","2","ctx","x","SIP/a-1","","Dial","","not a date",,"2024-01-01 00:00:00",1,1\n',
+        b'"unterminated,"quote\n',
+        b'"","1","2","c","x","SIP/a-1","","Dial","","2024-01-27 15:07:24",,'
+        b'"2024-01-27 15:07:51",27,27,"MAYBE","DOCUMENTATION","1.1","","","1.1",0\n',
+        b"\x00\x01binary junk\n",
+    ]
+    mixed = tmp_path / "Master.csv"
+    mixed.write_bytes(b"".join([good[0], bad_lines[0], good[1], bad_lines[1], good[2],
+                                bad_lines[2], bad_lines[3], good[3]]))  # fmt: skip
+    reported: list[Reject] = []
+    reject_file = tmp_path / "rejects.txt"
+    summary = ingest_csv(store, [mixed], Options(rejects=reject_file, report=reported.append))
+    assert (summary.stored, summary.rejected, summary.lines) == (4, 4, 8)
+    assert [(r.file, r.line) for r in reported] == [(str(mixed), n) for n in (2, 4, 6, 7)]
+    assert "columns" in reported[0].reason or "time" in reported[0].reason
+    assert "unknown disposition 'MAYBE'" in reported[2].reason
+    assert str(reported[2]).startswith(f"{mixed}:6: ")
+    assert reject_file.read_bytes() == b"".join(bad_lines)  # as they were, to fix and re-import
+    assert len(rows(store, "id")) == 4
+
+
+def test_the_same_lines_twice_stay_one_record(store: Engine, tmp_path: Path) -> None:
+    copy = tmp_path / "Master.csv"
+    shutil.copy(REAL_21, copy)
+    ingest_csv(store, [copy])
+    assert ingest_csv(store, [copy]).lines == 0  # resumed after the checkpoint: nothing new
+    again = ingest_csv(store, [copy], Options(from_start=True))
+    assert (again.lines, again.stored, again.duplicates) == (84, 0, 84)
+    other = tmp_path / "copy-of-Master.csv"  # the same CDRs under another name
+    shutil.copy(REAL_21, other)
+    assert ingest_csv(store, [other]).stored == 0
+    legacy = tmp_path / "16.csv"  # no uniqueid: the line itself is the key
+    shutil.copy(FIXTURES / "cdr_csv-16col-Master.csv", legacy)
+    assert ingest_csv(store, [legacy]).stored == 2
+    assert ingest_csv(store, [legacy], Options(from_start=True)).stored == 0
+    assert len(rows(store, "id")) == 86
+
+
+def test_last_line_without_newline_and_crlf(store: Engine, tmp_path: Path) -> None:
+    data = REAL_21.read_bytes().splitlines()[:3]
+    path = tmp_path / "Master.csv"
+    path.write_bytes(b"\r\n".join(data))  # CRLF, and no newline at the end
+    assert ingest_csv(store, [path]).stored == 3
+    assert rows(store, "sequence") == [(0,), (1,), (2,)]
