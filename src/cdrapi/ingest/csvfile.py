@@ -217,13 +217,17 @@ class LineParser:
 
     def cdr(self, fields: list[str]) -> tuple[str, ...] | str:
         """The raw CDR in ``fields``, or why they are not one."""
+        make = self.layout(fields)
+        return make if isinstance(make, str) else make(fields)
+
+    def layout(self, fields: list[str]) -> Layout | str:
+        """The layout of ``fields``, or why they are not a CDR (see :meth:`cdr`)."""
         n = len(fields)
         if n == self._width:  # as the line before (derivation checks the values)
-            return self._make(fields)
+            return self._make
         found = self._detect(fields)
         if not isinstance(found, str):
             self._width, self._make = n, found
-            return found(fields)
         return found
 
     def _detect(self, fields: list[str]) -> Layout | str:
@@ -301,28 +305,31 @@ class CsvChunks:
 
     def _fast(self, lines: list[str], start: int, first: int, clean: bool, batch: Batch) -> None:
         reader = csv.reader(lines[start:] if start else lines)
-        rows, cdr_of, row_of = batch.rows, self.lines.cdr, self.deriver.row
+        rows, layout_of, row_of = batch.rows, self.lines.layout, self.deriver.row
+        width, make = -1, None  # the layout of the line before, as in LineParser.cdr
         previous = 0
         for fields in reader:
             number = reader.line_num
             if number != previous + 1:  # a quote ran over line ends: take lines one by one
                 for k in range(previous, number):
                     self._one(lines[start + k], first + start + k, clean, batch)
-                previous = number
+                previous, width = number, -1  # the parser's last layout may have changed
                 continue
             previous = number
             if not fields:
                 continue
             if not clean and not lines[start + number - 1].isascii():
                 fields = decode_fields(fields)
-            cdr = cdr_of(fields)
-            if isinstance(cdr, str):
-                self._reject(
-                    batch, lines[start + number - 1], first + start + number - 1, cdr, clean
-                )
-                continue
+            if len(fields) != width or make is None:
+                found = layout_of(fields)
+                if isinstance(found, str):
+                    self._reject(
+                        batch, lines[start + number - 1], first + start + number - 1, found, clean
+                    )
+                    continue
+                width, make = len(fields), found
             try:
-                rows.append(row_of(cdr))
+                rows.append(row_of(make(fields)))
             except ValueError as exc:
                 self._reject(
                     batch, lines[start + number - 1], first + start + number - 1, str(exc), clean
@@ -392,6 +399,7 @@ def ingest_csv(
                 from_start=options.from_start,
                 stop=options.stop,
                 on_batch=options.progress,
+                producer=True,
             )
         finally:
             rejects.close()

@@ -153,6 +153,9 @@ class Deriver:
         self._users: dict[tuple[str, str, str], User | None] = {}
         self._contexts: dict[str, bool] = {}
         self._info: dict[tuple[str, str, str], str] = {}
+        self._names: dict[tuple[str, str], str | None] = {}
+        # Times already in the stored form need no conversion (see _time).
+        self._plain = _PLAIN_TIME.fullmatch if gmt_to is None else None
 
     def _time(self, value: str) -> str:
         if self.gmt_to is None and _PLAIN_TIME.fullmatch(value):
@@ -167,8 +170,10 @@ class Deriver:
 
     def _user(self, channel: str, raw_channel: str, number: str) -> User | None:
         key = (channel, number, raw_channel if raw_channel.startswith("Local/") else "")
-        if key in self._users:
+        try:
             return self._users[key]
+        except KeyError:
+            pass
         directory = self.directory
         user = directory.user_of_channel(channel) if channel else None
         if user is None:
@@ -195,15 +200,18 @@ class Deriver:
         status = _STATUS.get(disposition) or _STATUS.get(disposition.strip().upper())
         if status is None:
             raise ValueError(f"unknown disposition {disposition!r}")
-        try:
-            start = self._time(cdr[START])
-        except ValueError:
-            raise ValueError(f"bad start time {cdr[START]!r}") from None
-        end_text = cdr[END]
-        try:
-            end = self._time(end_text) if end_text else None
-        except ValueError:
-            raise ValueError(f"bad end time {end_text!r}") from None
+        start, end = cdr[START], cdr[END] or None
+        plain = self._plain
+        if plain is None or not plain(start):
+            try:
+                start = self._time(start)
+            except ValueError:
+                raise ValueError(f"bad start time {cdr[START]!r}") from None
+        if end is not None and (plain is None or not plain(end)):
+            try:
+                end = self._time(end)
+            except ValueError:
+                raise ValueError(f"bad end time {cdr[END]!r}") from None
         duration_text, billsec_text = cdr[DURATION], cdr[BILLSEC]
         try:
             duration = int(duration_text) if duration_text.isdigit() else _seconds(duration_text)
@@ -222,10 +230,11 @@ class Deriver:
                 direction = "IN"
             else:
                 direction = "OUT" if directory.is_trunk(dchan) else "INTERNAL"
-        elif self._inbound_context(cdr[DCONTEXT]):
-            direction = "IN"
         else:
-            direction = "OUT" if _external(dst) else "INTERNAL"
+            inbound = self._contexts.get(cdr[DCONTEXT])
+            if inbound is None:
+                inbound = self._inbound_context(cdr[DCONTEXT])
+            direction = "IN" if inbound else "OUT" if _external(dst) else "INTERNAL"
         uniqueid, sequence = cdr[UNIQUEID], cdr[SEQUENCE]
         if uniqueid and sequence:
             key = f"u:{uniqueid}:{sequence}"
@@ -285,6 +294,15 @@ class Deriver:
 
     def _caller_name(self, clid: str, src: str) -> str | None:
         """The name in a caller id (``"Maria" <101>`` -> ``Maria``), unless it is a number."""
+        key = (clid, src)
+        try:
+            return self._names[key]
+        except KeyError:
+            pass
         named = _NAME.match(clid)
         name = named.group(1).strip() if named else ""
-        return name if name and name != src and not name.isdigit() else None
+        found = name if name and name != src and not name.isdigit() else None
+        if len(self._names) > 200_000:
+            self._names.clear()
+        self._names[key] = found
+        return found
