@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -136,16 +137,11 @@ def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @contextmanager
-def running(settings: Settings) -> Iterator[str]:
-    """The app for ``settings`` under uvicorn on loopback; yields its base URL."""
+def serve_app(app: Any) -> Iterator[str]:
+    """``app`` under uvicorn on loopback, in a thread; yields its base URL."""
     port = free_port()
     config = uvicorn.Config(
-        create_app(settings),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
+        app, host="127.0.0.1", port=port, log_level="critical", access_log=False, lifespan="off"
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -160,6 +156,13 @@ def running(settings: Settings) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def running(settings: Settings) -> Iterator[str]:
+    """The app for ``settings`` under uvicorn on loopback; yields its base URL."""
+    with serve_app(create_app(settings)) as url:
+        yield url
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ also keeps what every request carried, so tests can count retries and read bodie
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -18,14 +17,13 @@ from typing import Any
 
 import orjson
 import pytest
-import uvicorn
 from sqlalchemy import Engine
 
 from cdrapi.client import Client, Retry
 from cdrapi.server.app import create_app
 from cdrapi.settings import Settings
 from cdrapi.store.engine import connect
-from tests.conftest import free_port
+from tests.conftest import serve_app
 from tests.data import load, sample_rows
 
 TOKEN = "client-test-token"
@@ -141,28 +139,6 @@ class Switch:
             return message
 
         await self.app(scope, replay, send)
-
-
-@contextmanager
-def serve_app(app: Any) -> Iterator[str]:
-    """``app`` under uvicorn on loopback, in a thread; yields its base URL."""
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="critical", access_log=False, lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @dataclass
