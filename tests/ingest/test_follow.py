@@ -1,5 +1,5 @@
-"""``--follow``: a live Master.csv through the real API, across rotation, truncation and
-restarts."""
+"""``--follow``: a live Master.csv (or queue_log) through the real API and store, across
+rotation (with lines added to the rotated file afterwards), truncation and restarts."""
 
 from __future__ import annotations
 
@@ -8,28 +8,42 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
-from cdrapi.ingest import Options, ingest_csv
+from cdrapi.ingest import Options, ingest_csv, ingest_queue_log
+from cdrapi.ingest.checkpoint import Position
+from cdrapi.ingest.follow import Chunk, FileTail
 from cdrapi.settings import Settings
 from cdrapi.store.engine import connect
+from cdrapi.store.schema import queue_calls
 from tests.conftest import running
-from tests.ingest.conftest import TOKEN, api, append, cdr_line, wait_for
+from tests.ingest.conftest import TOKEN, api, append, cdr_line, rows, wait_for
+
+Ingest = Callable[[Engine, Path, Options], object]
+
+
+def _csv(engine: Engine, path: Path, options: Options) -> object:
+    return ingest_csv(engine, [path], options, follow=True)
+
+
+def _queue_log(engine: Engine, path: Path, options: Options) -> object:
+    return ingest_queue_log(engine, path, options, follow=True)
 
 
 @contextmanager
-def following(engine: Engine, path: Path) -> Iterator[None]:
-    """``ingest_csv(..., follow=True)`` running in a thread until the block ends."""
+def following(engine: Engine, path: Path, ingest: Ingest = _csv) -> Iterator[None]:
+    """``ingest(..., follow=True)`` running in a thread until the block ends."""
     stop = threading.Event()
     errors: list[BaseException] = []
 
     def run() -> None:
         try:
-            ingest_csv(engine, [path], Options(rejects=None, stop=stop), follow=True)
+            ingest(engine, path, Options(rejects=None, stop=stop))
         except BaseException as exc:
             errors.append(exc)
 
@@ -86,6 +100,170 @@ def test_rotation_rename_and_new_file(tmp_path: Path) -> None:
             append(master, cdr_line(6))
             wait_for(lambda: len(api(base)) == 6)
         assert sorted(uniqueids(base)) == sorted(f"1710000000.{n}" for n in range(1, 7))
+
+
+def stored(engine: Engine) -> list[str]:
+    return sorted(uid for (uid,) in rows(engine, "uniqueid"))
+
+
+def uids(*numbers: int) -> list[str]:
+    return sorted(f"1710000000.{n}" for n in numbers)
+
+
+def test_a_line_added_to_the_rotated_file_after_the_switch_is_stored(
+    store: Engine, tmp_path: Path
+) -> None:
+    master = tmp_path / "Master.csv"
+    append(master, cdr_line(1))
+    with open(master, "a", encoding="utf-8") as writer, following(store, master):
+        wait_for(lambda: stored(store) == uids(1), timeout=10)
+        master.rename(tmp_path / "Master.csv.1")
+        append(master, cdr_line(2))
+        wait_for(lambda: stored(store) == uids(1, 2), timeout=10)  # the new file is read
+        writer.write(cdr_line(3))  # a writer still holding the rotated file
+        writer.flush()
+        wait_for(lambda: stored(store) == uids(1, 2, 3), timeout=10)
+        append(master, cdr_line(4))
+        wait_for(lambda: stored(store) == uids(1, 2, 3, 4), timeout=10)
+
+
+def _queue_line(n: int) -> str:
+    return f"17100000{n:02d}|1710000000.{n}|suport|NONE|ENTERQUEUE||0721000000|1\n"
+
+
+def queued(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return sorted(conn.execute(select(queue_calls.c.callid)).scalars())
+
+
+def test_a_queue_log_line_added_to_the_rotated_file_after_the_switch_is_stored(
+    store: Engine, tmp_path: Path
+) -> None:
+    queue_log = tmp_path / "queue_log"
+    append(queue_log, _queue_line(1))
+    with open(queue_log, "a", encoding="utf-8") as logger, following(store, queue_log, _queue_log):
+        wait_for(lambda: queued(store) == uids(1), timeout=10)
+        queue_log.rename(tmp_path / "queue_log.1")
+        append(queue_log, _queue_line(2))
+        wait_for(lambda: queued(store) == uids(1, 2), timeout=10)
+        logger.write(_queue_line(3))  # Asterisk's logger before it reopens queue_log
+        logger.flush()
+        wait_for(lambda: queued(store) == uids(1, 2, 3), timeout=10)
+
+
+def test_a_restart_resumes_the_rotated_file_too(store: Engine, tmp_path: Path) -> None:
+    master = tmp_path / "Master.csv"
+    append(master, cdr_line(1))
+    with open(master, "a", encoding="utf-8") as writer:
+        with following(store, master):
+            wait_for(lambda: stored(store) == uids(1), timeout=10)
+            master.rename(tmp_path / "Master.csv.1")
+            append(master, cdr_line(2))
+            wait_for(lambda: stored(store) == uids(1, 2), timeout=10)
+        # while it is down: a late line in the rotated file, a new one in the new file
+        writer.write(cdr_line(3))
+    append(master, cdr_line(4))
+    summary = ingest_csv(store, [master], Options(rejects=None))
+    assert (summary.lines, summary.stored, summary.duplicates) == (2, 2, 0)
+    assert stored(store) == uids(1, 2, 3, 4)
+
+
+def test_a_run_after_a_rotation_reads_the_old_file_then_the_new_one(
+    store: Engine, tmp_path: Path
+) -> None:
+    master = tmp_path / "Master.csv"
+    append(master, cdr_line(1))
+    ingest_csv(store, [master], Options(rejects=None))
+    append(master, cdr_line(2))
+    master.rename(tmp_path / "Master.csv.1")
+    append(master, cdr_line(3))
+    assert ingest_csv(store, [master], Options(rejects=None)).stored == 2
+    assert [uid for (uid,) in rows(store, "uniqueid")] == uids(1, 2, 3)  # in this order
+    append(master, cdr_line(4))
+    assert ingest_csv(store, [master], Options(rejects=None)).stored == 1
+    assert stored(store) == uids(1, 2, 3, 4)
+
+
+def _lines(tail: FileTail) -> list[bytes]:
+    """Every line ``tail`` has now."""
+    found: list[bytes] = []
+    while (chunk := tail.read()) is not None:
+        found += chunk.data.splitlines(keepends=True)
+    return found
+
+
+def test_the_rotated_file_is_read_first_and_its_last_line_waits_for_its_end(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "log"
+    log.write_bytes(b"1\n")
+    tail = FileTail(log)
+    try:
+        assert _lines(tail) == [b"1\n"]
+        with open(log, "ab", buffering=0) as writer:
+            writer.write(b"2\n3")  # not read yet when the file is rotated, 3 not finished
+            log.rename(tmp_path / "log.1")
+            log.write_bytes(b"4\n")
+            assert _lines(tail) == [b"2\n", b"4\n"]
+            writer.write(b" end\n5\n")
+            assert _lines(tail) == [b"3 end\n", b"5\n"]
+    finally:
+        tail.close()
+
+
+def _next_chunk(tail: FileTail, timeout: float = 5.0) -> Chunk:
+    """The next lines ``tail`` hands out, waiting for them."""
+    deadline = time.monotonic() + timeout
+    while (chunk := tail.read()) is None:
+        assert time.monotonic() < deadline, f"nothing read within {timeout}s"
+        time.sleep(0.02)
+    return chunk
+
+
+def test_the_rotated_file_is_closed_after_the_grace(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    log.write_bytes(b"1\n")
+    tail = FileTail(log, grace=0.5)
+    try:
+        assert _lines(tail) == [b"1\n"]
+        with open(log, "ab", buffering=0) as writer:
+            writer.write(b"2")  # never finished
+            log.rename(tmp_path / "log.1")
+            log.write_bytes(b"3\n")
+            assert _next_chunk(tail).data == b"3\n"
+            assert [p.ino for p in tail.position.rotated] == [os.fstat(writer.fileno()).st_ino]
+            last = _next_chunk(tail)  # after the grace: the unfinished line, then closed
+            assert last.data == b"2" and last.position.rotated != []
+            assert tail.read() is None and tail.position.rotated == []
+            writer.write(b"\n5\n")  # too late: no longer read
+        append(log, "4\n")
+        assert _lines(tail) == [b"4\n"]
+    finally:
+        tail.close()
+
+
+def test_the_checkpoint_holds_both_files(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    log.write_bytes(b"1\n")
+    tail = FileTail(log)
+    with open(log, "ab", buffering=0) as writer:
+        try:
+            assert _lines(tail) == [b"1\n"]
+            log.rename(tmp_path / "log.1")
+            log.write_bytes(b"2\n")
+            assert _lines(tail) == [b"2\n"]
+            saved = Position.loads(tail.position.dumps())
+        finally:
+            tail.close()
+        assert saved.offset == 2 and [p.offset for p in saved.rotated] == [2]
+        writer.write(b"3\n")
+    with open(log, "ab") as new:
+        new.write(b"4\n")
+    again = FileTail(log, saved)
+    try:
+        assert _lines(again) == [b"3\n", b"4\n"]  # nothing lost, nothing twice
+    finally:
+        again.close()
 
 
 def test_truncation_starts_over_on_the_new_content(tmp_path: Path) -> None:

@@ -6,15 +6,18 @@ a crash the next run starts exactly after the last committed line. The file is k
 device and inode and by its first bytes (``head``): a file with another inode, or whose
 first bytes changed, or that got shorter than the offset, is a new file (rotated or
 truncated) and is read from its start; the rotated-away file is looked for next to it by
-its inode and finished first.
+its inode and finished first. Rotated files still being read when the batch was taken
+(their writers may add lines after the rotation) are saved with it in ``rotated``, each
+with its own offset, so a restart resumes them too.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -36,13 +39,19 @@ class Position:
     offset: int = 0
     line: int = 0
     head: str = ""  # hex of the file's first bytes (up to HEAD_BYTES)
+    rotated: list[Position] = field(default_factory=list)  # rotated away, still read
 
     def dumps(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
     def loads(cls, text: str) -> Position:
-        return cls(**json.loads(text))
+        return cls._from(json.loads(text))
+
+    @classmethod
+    def _from(cls, data: dict[str, Any]) -> Position:
+        rotated = [cls._from(item) for item in data.pop("rotated", [])]
+        return cls(**data, rotated=rotated)
 
 
 def source_name(kind: str, path: str | Path) -> str:
