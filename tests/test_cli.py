@@ -125,3 +125,24 @@ def test_errors_are_one_clean_line(tmp_path: Path) -> None:
     bad_db = cdrapi("demo", "--db", "mysql://x/y", "--calls", "1")
     assert bad_db.returncode == 1
     assert "Traceback" not in bad_db.stderr
+
+
+def test_help_lists_every_command() -> None:
+    shown = cdrapi("--help")
+    assert shown.returncode == 0
+    listed = re.findall(r"^  (\w+)  ", shown.stdout, flags=re.MULTILINE)
+    assert listed == ["demo", "ingest", "pull", "serve"]
+
+
+def test_pull_does_not_load_the_server_or_the_store() -> None:
+    # A client-only machine runs `cdrapi pull`: it should not pay (start-up time, memory)
+    # for the server, the store or the ingestion code.
+    code = (
+        "import sys; from cdrapi.cli import main\n"
+        "try:\n    main(['pull', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('sqlalchemy', 'starlette', 'pydantic', 'cdrapi.ingest', "
+        "'cdrapi.server', 'cdrapi.store') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]"

@@ -1,20 +1,27 @@
 """What every ``cdrapi`` command shares: the group, common options and error reporting.
 
 Each command parses its options, calls one library function and turns library errors into
-a one-line message and exit status 1 (no traceback)."""
+a one-line message and exit status 1 (no traceback). A command's module is imported only
+when that command runs (``cdrapi pull`` does not load the server, the store or the
+ingestion code), which keeps start-up quick and memory low."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import click
 
-from cdrapi.settings import Settings, SettingsError, load_settings
-from cdrapi.store.engine import StoreError
+__all__ = ["clean_errors", "config_option", "db_option", "main"]
 
-__all__ = ["clean_errors", "config_option", "db_option", "main", "settings"]
+# command name -> "module:attribute" of its click command
+COMMANDS = {
+    "demo": "cdrapi.cli.demo:demo",
+    "ingest": "cdrapi.cli.ingest:ingest",
+    "pull": "cdrapi.cli.pull:pull",
+    "serve": "cdrapi.cli.serve:serve",
+}
 
 config_option = click.option(
     "--config",
@@ -29,21 +36,30 @@ db_option = click.option(
 
 @contextmanager
 def clean_errors(*errors: type[Exception]) -> Iterator[None]:
-    """Report library errors (settings, store, and ``errors``) as one line on stderr."""
-    handled: tuple[type[Exception], ...] = (SettingsError, StoreError, *errors)
+    """Report the library errors ``errors`` as one line on stderr."""
     try:
         yield
-    except handled as exc:
+    except errors as exc:
         raise click.ClickException(str(exc)) from exc
 
 
-def settings(config: str | None, **overrides: Any) -> Settings:
-    """The settings, with command-line ``overrides`` winning where given."""
-    with clean_errors():
-        return load_settings(config, **overrides)
+class _LazyGroup(click.Group):
+    """A group that imports a command's module when the command is looked up."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        where = COMMANDS.get(name)
+        if where is None:
+            return None
+        module, _, attribute = where.partition(":")
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command)
+        return command
 
 
-@click.group()
+@click.group(cls=_LazyGroup)
 @click.version_option(package_name="cdrapi")
 def main() -> None:
     """cdrapi: a self-hosted Call Detail Record API for Asterisk-based PBXs."""

@@ -7,7 +7,8 @@ import time
 
 import click
 
-from cdrapi.cli.common import clean_errors, config_option, db_option, settings
+from cdrapi.cli.common import clean_errors, config_option, db_option
+from cdrapi.cli.store import STORE_ERRORS, settings
 from cdrapi.store.engine import connect
 
 __all__ = ["demo"]
@@ -33,7 +34,7 @@ def demo(
 
     chosen = settings(config, db=db)
     started = time.perf_counter()
-    with clean_errors():
+    with clean_errors(*STORE_ERRORS):
         engine = connect(chosen.db)
         summary = generate(
             engine, calls=calls, days=days, seed=seed, end=end.date() if end else None

@@ -20,7 +20,8 @@ from typing import Any
 
 import click
 
-from cdrapi.cli.common import clean_errors, config_option, db_option, settings
+from cdrapi.cli.common import clean_errors, config_option, db_option
+from cdrapi.cli.store import STORE_ERRORS, settings
 from cdrapi.ingest import (
     IngestError,
     Options,
@@ -56,7 +57,7 @@ def _options(config: str | None, db: str | None, rejects: str | None, from_start
     chosen = settings(config, db=db)
     path = config or os.environ.get("CDRAPI_CONFIG")
     directory = None
-    with clean_errors(IngestError):
+    with clean_errors(*STORE_ERRORS, IngestError):
         if path:
             with open(path, "rb") as handle:
                 data = tomllib.load(handle)
@@ -83,7 +84,7 @@ def _run(options: Options, follow: bool, work: Callable[[], Summary]) -> None:
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-    with clean_errors(IngestError):
+    with clean_errors(*STORE_ERRORS, IngestError):
         summary = work()
     click.echo(str(summary), err=True)
     if summary.rejected and options.rejects:
@@ -221,6 +222,6 @@ def queue_log_command(
 def rederive_command(db: str | None, config: str | None) -> None:
     """Derive the fields of every ingested call again (after a directory change)."""
     engine, options = _options(config, db, None, False)
-    with clean_errors(IngestError):
+    with clean_errors(*STORE_ERRORS, IngestError):
         summary = rederive(engine, options)
     click.echo(f"Derived {summary.updated:,} calls again in {summary.seconds:.1f}s", err=True)

@@ -8,7 +8,8 @@ import sys
 
 import click
 
-from cdrapi.cli.common import clean_errors, config_option, db_option, settings
+from cdrapi.cli.common import clean_errors, config_option, db_option
+from cdrapi.cli.store import STORE_ERRORS, settings
 from cdrapi.store.engine import connect
 
 __all__ = ["serve"]
@@ -28,7 +29,7 @@ def serve(
     import uvicorn
 
     chosen = settings(config, db=db)
-    with clean_errors():
+    with clean_errors(*STORE_ERRORS):
         connect(chosen.db).dispose()  # create the schema once, before any worker starts
     token_note = ""
     if not chosen.tokens:
