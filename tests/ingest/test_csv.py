@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from cdrapi.ingest import LayoutError, Options, Reject, ingest_csv
 from cdrapi.protocol.records import COLUMNS, record
 from cdrapi.settings import Settings
-from tests.ingest.conftest import FIXTURES, rows
+from tests.ingest.conftest import FIXTURES, cdr_line, rows
 
 REAL_21 = FIXTURES / "cdr_csv-21col-Master.csv"
 REAL_CUSTOM = FIXTURES / "cdr_custom-Master.csv"
@@ -137,6 +137,29 @@ def test_bad_lines_are_rejected_with_file_and_line_and_the_import_goes_on(
     assert str(reported[2]).startswith(f"{mixed}:6: ")
     assert reject_file.read_bytes() == b"".join(bad_lines)  # as they were, to fix and re-import
     assert len(rows(store, "id")) == 4
+
+
+def test_a_big_file_keeps_every_line_in_order(store: Engine, tmp_path: Path) -> None:
+    """A file of over 8 MB is parsed in a second process while earlier batches are
+    written: still every good line once, in file order, findable by number at once, and
+    the bad lines reported by their line numbers."""
+    lines = [cdr_line(n, src=f"07{n:08d}") for n in range(45_000)]
+    lines[20_000] = "not,a,call\n"
+    lines[44_000] = lines[44_000].replace("ANSWERED", "MAYBE")
+    master = tmp_path / "Master.csv"
+    master.write_text("".join(lines))
+    assert master.stat().st_size > 8 << 20
+    reported: list[Reject] = []
+    summary = ingest_csv(store, [master], Options(report=reported.append))
+    assert (summary.lines, summary.stored, summary.rejected) == (45_000, 44_998, 2)
+    assert [(r.line, "MAYBE" in r.reason) for r in reported] == [(20_001, False), (44_001, True)]
+    kept = [n for n in range(45_000) if n not in (20_000, 44_000)]
+    assert rows(store, "id", "uniqueid") == [(i, f"1710000000.{n}") for i, n in enumerate(kept, 1)]
+    with store.connect() as conn:
+        found = conn.exec_driver_sql(
+            "SELECT rowid FROM calls_numbers WHERE calls_numbers MATCH '\"0700030000\"'"
+        ).all()
+    assert found == [(30_000,)]  # line 30,001, the 30,000th call stored
 
 
 def test_the_same_lines_twice_stay_one_record(store: Engine, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from cdrapi.store.writer import (
     insert_call_rows,
     insert_calls,
     replace_directory,
+    write_batch,
 )
 
 
@@ -151,6 +152,26 @@ def test_bulk_load_into_an_empty_table(engine: Engine) -> None:
     # the triggers are back: later rows are searchable too
     insert_calls(engine, [call(99, source="0799123456")])
     assert search(engine, "99123") == [51]
+
+
+def test_a_bulk_load_keeps_each_committed_batch_searchable(engine: Engine) -> None:
+    """A load stopped half way (killed, say) leaves every stored call findable by number."""
+    columns = ("source_key", *call(0))
+
+    def batch(first: int, last: int) -> list[tuple[Any, ...]]:
+        return [(f"k{n}", *call(n, source=f"07{n:08d}").values()) for n in range(first, last)]
+
+    with bulk_load(engine) as fast:
+        assert fast is True
+        assert write_batch(engine, columns, batch(0, 30)) == 30
+        assert search(engine, "0000002") == [3, *range(21, 31)]
+        assert write_batch(engine, columns, batch(25, 60)) == 30  # 25-29: already stored
+        assert search(engine, "0000005") == [6, *range(51, 61)]
+        assert search(engine, "0000002") == [3, *range(21, 31)]  # none indexed twice
+    with engine.begin() as conn:  # FTS5's own check of the index against the table
+        conn.exec_driver_sql("INSERT INTO calls_numbers(calls_numbers) VALUES ('integrity-check')")
+    insert_calls(engine, [call(99, source="0799123456")])  # one row at a time again
+    assert search(engine, "99123") == [61]
 
 
 def test_bulk_load_on_a_table_with_rows_keeps_the_indexes(engine: Engine) -> None:

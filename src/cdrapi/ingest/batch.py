@@ -78,6 +78,10 @@ _MARK = (
     .values(is_recovered=1)
 )
 
+# The same, straight to sqlite3: a million calls mark about 60,000 earlier ones, and
+# SQLAlchemy's parameter handling made that 0.2 s.
+_MARK_SQLITE = "UPDATE calls SET is_recovered = 1 WHERE source_key = ? AND is_recovered = 0"
+
 
 def commit(
     engine: Engine,
@@ -90,7 +94,9 @@ def commit(
     rejects.write(batch.rejects)
 
     def then(conn: Connection, first_id: int) -> None:
-        if batch.recovered:
+        if batch.recovered and conn.dialect.name == "sqlite":  # the driver's executemany
+            conn.exec_driver_sql(_MARK_SQLITE, [(key,) for key in batch.recovered])
+        elif batch.recovered:
             conn.execute(_MARK, [{"key": key} for key in batch.recovered])
         if batch.callbacks:
             conn.execute(

@@ -97,11 +97,21 @@ def _norm(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
-Layout = Callable[[list[str]], tuple[str, ...]]
+Layout = Callable[[list[str]], Sequence[str]]
 
 
 def _layout(names: Sequence[str | None]) -> Layout:
-    """A function from a line's fields (with ``""`` appended) to a raw CDR tuple."""
+    """A function from a line's fields (as many as ``names``) to a raw CDR: the list
+    itself, padded, when the names are the first fields (cdr_csv with ``uniqueid`` and
+    ``newcdrcolumns``), else a tuple picked from it."""
+    if tuple(names) == FIELDS[: len(names)]:
+        padding = [""] * (len(FIELDS) - len(names))
+
+        def padded(fields: list[str]) -> list[str]:
+            fields.extend(padding)
+            return fields
+
+        return padded
     where = {name: i for i, name in enumerate(names) if name}
     getter = itemgetter(*(where.get(name, -1) for name in FIELDS))
 
@@ -215,7 +225,7 @@ class LineParser:
         """A new file starts: detect its layout again."""
         self.header, self._width = None, -1
 
-    def cdr(self, fields: list[str]) -> tuple[str, ...] | str:
+    def cdr(self, fields: list[str]) -> Sequence[str] | str:
         """The raw CDR in ``fields``, or why they are not one."""
         make = self.layout(fields)
         return make if isinstance(make, str) else make(fields)

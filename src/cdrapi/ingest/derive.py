@@ -29,7 +29,6 @@ from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cdrapi.ingest.cdr import INDEX
 from cdrapi.ingest.directory import Directory, User
 from cdrapi.ingest.recordings import RecordingIndex, recording_url
 
@@ -49,10 +48,6 @@ KEY, TIME, SOURCE, DESTINATION, DIRECTION, STATUS, RECOVERED = (
     for name in ("source_key", "time", "source", "destination", "direction", "call_status",
                  "is_recovered")
 )  # fmt: skip
-
-(ACCOUNTCODE, SRC, DST, DCONTEXT, CLID, CHANNEL, DSTCHANNEL, LASTAPP, LASTDATA, START, _ANSWER,
- END, DURATION, BILLSEC, DISPOSITION, AMAFLAGS, UNIQUEID, USERFIELD, PEERACCOUNT, LINKEDID,
- SEQUENCE, DID, RECORDINGFILE, CNUM, CNAM, DIALSTATUS, HANGUPCAUSE) = range(len(INDEX))  # fmt: skip
 
 _STATUS = {
     "ANSWERED": "ANSWERED", "ANSWER": "ANSWERED", "NO ANSWER": "NO ANSWER",
@@ -78,9 +73,13 @@ CAUSES = {
     "38": "Network out of order", "41": "Temporary failure",
     "42": "Switching equipment congestion", "127": "Interworking, unspecified",
 }  # fmt: skip
+# Caller names are cached as a name or None: "" is "not looked up yet" (Deriver._caller_name).
+_UNKNOWN = ""
 _CODE_WORD = {"IN": "in", "OUT": "out", "INTERNAL": "int"}
 # Asterisk's channel suffixes: 8 hex digits (SIP, PJSIP, Local), a number (DAHDI, IAX2).
 _SUFFIX = re.compile(r"-(?:[0-9a-f]{8}|\d{1,6})(?:;\d+)?$")
+# Its commonest form, tried first: a dash and 8 hex digits ending the channel.
+_HEX_SUFFIX = re.compile(r"-[0-9a-f]{8}").fullmatch
 _LOCAL = re.compile(r"Local/([^@;/]+)@")
 _INBOUND_CONTEXT = re.compile(r"pstn|trunk|did|from-external|incoming|inbound", re.I)
 _NAME = re.compile(r'^\s*"?([^"<]*?)"?\s*<')
@@ -109,11 +108,6 @@ def format_channel(channel: str) -> str:
 def call_status(disposition: str) -> str | None:
     """The API's call status for an Asterisk disposition (text or integer), or None."""
     return _STATUS.get(disposition.strip().upper())
-
-
-def _external(number: str) -> bool:
-    digits = number.lstrip("+")
-    return len(digits) >= 7 and digits.isdigit()
 
 
 def _seconds(value: str) -> int:
@@ -150,9 +144,11 @@ class Deriver:
         self.recordings = recordings
         self.public_url = public_url
         self._trunks = bool(self.directory.trunks)
+        self._has_users = bool(self.directory.users)  # else no call has a user
         self._users: dict[tuple[str, str, str], User | None] = {}
         self._contexts: dict[str, bool] = {}
-        self._info: dict[tuple[str, str, str], str] = {}
+        # (status, dialstatus, hangupcause, direction, queued) -> (info, code, call_codes)
+        self._texts: dict[tuple[str, str, str, str, bool], tuple[str, str, str]] = {}
         self._names: dict[tuple[str, str], str | None] = {}
         # Times already in the stored form need no conversion (see _time).
         self._plain = _PLAIN_TIME.fullmatch if gmt_to is None else None
@@ -196,23 +192,26 @@ class Deriver:
 
     def row(self, cdr: Sequence[str]) -> tuple[Any, ...]:
         """The row for ``cdr``; raises ValueError naming what is wrong with it."""
-        disposition = cdr[DISPOSITION]
+        # FIELDS order (cdr.py), taken apart at once: cheaper than an index per field.
+        (accountcode, src, dst, dcontext, clid, channel, dstchannel, lastapp, lastdata,
+         raw_start, _answer, raw_end, duration_text, billsec_text, disposition, amaflags,
+         uniqueid, userfield, peeraccount, linkedid, sequence, did, recordingfile, cnum, cnam,
+         dialstatus, cause) = cdr  # fmt: skip
         status = _STATUS.get(disposition) or _STATUS.get(disposition.strip().upper())
         if status is None:
             raise ValueError(f"unknown disposition {disposition!r}")
-        start, end = cdr[START], cdr[END] or None
+        start, end = raw_start, raw_end or None
         plain = self._plain
         if plain is None or not plain(start):
             try:
                 start = self._time(start)
             except ValueError:
-                raise ValueError(f"bad start time {cdr[START]!r}") from None
+                raise ValueError(f"bad start time {raw_start!r}") from None
         if end is not None and (plain is None or not plain(end)):
             try:
                 end = self._time(end)
             except ValueError:
-                raise ValueError(f"bad end time {cdr[END]!r}") from None
-        duration_text, billsec_text = cdr[DURATION], cdr[BILLSEC]
+                raise ValueError(f"bad end time {raw_end!r}") from None
         try:
             duration = int(duration_text) if duration_text.isdigit() else _seconds(duration_text)
             billsec = int(billsec_text) if billsec_text.isdigit() else _seconds(billsec_text)
@@ -221,9 +220,12 @@ class Deriver:
         if end is None and duration:  # exports without an end column
             later = dt.datetime.fromisoformat(start) + dt.timedelta(seconds=duration)
             end = later.strftime("%Y-%m-%d %H:%M:%S")
-        src, dst, channel, dstchannel = cdr[SRC], cdr[DST], cdr[CHANNEL], cdr[DSTCHANNEL]
-        chan = _SUFFIX.sub("", channel) if channel else ""
-        dchan = _SUFFIX.sub("", dstchannel) if dstchannel else ""
+        chan = channel[:-9] if _HEX_SUFFIX(channel, len(channel) - 9) else format_channel(channel)
+        dchan = (
+            dstchannel[:-9]
+            if _HEX_SUFFIX(dstchannel, len(dstchannel) - 9)
+            else format_channel(dstchannel)
+        )
         directory = self.directory
         if self._trunks:
             if directory.is_trunk(chan):
@@ -231,29 +233,32 @@ class Deriver:
             else:
                 direction = "OUT" if directory.is_trunk(dchan) else "INTERNAL"
         else:
-            inbound = self._contexts.get(cdr[DCONTEXT])
+            inbound = self._contexts.get(dcontext)
             if inbound is None:
-                inbound = self._inbound_context(cdr[DCONTEXT])
-            direction = "IN" if inbound else "OUT" if _external(dst) else "INTERNAL"
-        uniqueid, sequence = cdr[UNIQUEID], cdr[SEQUENCE]
+                inbound = self._inbound_context(dcontext)
+            if inbound:
+                direction = "IN"
+            else:
+                digits = dst.lstrip("+")  # a phone number (7+ digits), not an extension
+                direction = "OUT" if len(digits) >= 7 and digits.isdigit() else "INTERNAL"
         if uniqueid and sequence:
             key = f"u:{uniqueid}:{sequence}"
         else:
             key = "h:" + hashlib.blake2b("\x1f".join(cdr).encode(), digest_size=16).hexdigest()
-        clid = cdr[CLID]
-        if not clid and (cdr[CNAM] or cdr[CNUM]):
-            clid = f'"{cdr[CNAM] or cdr[CNUM] or src}" <{cdr[CNUM] or src}>'
-        lastapp, lastdata = cdr[LASTAPP], cdr[LASTDATA]
+        if not clid and (cnam or cnum):
+            clid = f'"{cnam or cnum or src}" <{cnum or src}>'
         qname = None
-        if lastapp == "Queue" or lastapp.lower() == "queue":
+        if len(lastapp) == 5 and lastapp.lower() == "queue":
             qname = lastdata.split(",", 1)[0] or None
-        route = None
-        if direction == "IN":
-            user = self._user(dchan, dstchannel, dst)
+        route = user = None
+        inbound_call = direction == "IN"
+        if inbound_call:
+            if self._has_users:
+                user = self._user(dchan, dstchannel, dst)
             routes = directory.routes
             if routes:
-                route = routes.get(cdr[DID]) or routes.get(dst)
-        else:
+                route = routes.get(did) or routes.get(dst)
+        elif self._has_users:
             user = self._user(chan, channel, src)
             if user is None and direction == "INTERNAL":
                 user = self._user(dchan, dstchannel, dst)
@@ -262,33 +267,35 @@ class Deriver:
             or (directory.queue_projects.get(qname) if qname else None)
             or (user.project_id if user else None)
         )
-        fullname = user.fullname if user else None
-        if fullname is None and direction != "IN":
-            fullname = self._caller_name(clid, src)
-        dialstatus, cause = cdr[DIALSTATUS], cdr[HANGUPCAUSE]
-        info = self._info.get((status, dialstatus, cause))
-        if info is None:
+        fullname = user_id = None
+        if user is not None:
+            fullname, user_id = user.fullname, user.id
+        if fullname is None and not inbound_call:
+            fullname = self._names.get((clid, src), _UNKNOWN)
+            if fullname is _UNKNOWN:
+                fullname = self._caller_name(clid, src)
+        outcome = (status, dialstatus, cause, direction, qname is not None)
+        texts = self._texts.get(outcome)
+        if texts is None:
             ds, hc = (dialstatus, cause) if dialstatus or cause else _IMPLIED[status]
-            info = self._info[(status, dialstatus, cause)] = (
-                f"DS:{ds}|HC:{hc}|HI:{CAUSES.get(hc, '')}"
-            )
-        code, codes = _CODES[(direction, status, qname is not None)]
+            info = f"DS:{ds}|HC:{hc}|HI:{CAUSES.get(hc, '')}"
+            texts = self._texts[outcome] = (info, *_CODES[(direction, status, qname is not None)])
+        info, code, codes = texts
         rec_file = rec_url = None
         if self.recordings is not None:
-            rec_file = self.recordings.find(uniqueid, cdr[RECORDINGFILE], start)
+            rec_file = self.recordings.find(uniqueid, recordingfile, start)
             if rec_file:
                 rec_url = recording_url(self.public_url, rec_file)
-        amaflags = cdr[AMAFLAGS]
         return (
-            key, uniqueid, cdr[LINKEDID] or uniqueid,
+            key, uniqueid, linkedid or uniqueid,
             int(sequence) if sequence.isdigit() else None, start, end, clid, src, dst,
-            direction, channel, dstchannel, cdr[DCONTEXT], lastapp, lastdata,
-            _AMA.get(amaflags, amaflags), cdr[USERFIELD] or None, cdr[PEERACCOUNT] or None,
-            cdr[DID] or None, chan, dchan, user.id if user else None, fullname, qname, code,
-            status, info, codes, cdr[ACCOUNTCODE] or None, rec_file, rec_url, project_id,
+            direction, channel, dstchannel, dcontext, lastapp, lastdata,
+            _AMA.get(amaflags, amaflags), userfield or None, peeraccount or None,
+            did or None, chan, dchan, user_id, fullname, qname, code,
+            status, info, codes, accountcode or None, rec_file, rec_url, project_id,
             directory.project_names.get(project_id) if project_id else None,
             route.id if route else None, route.name if route else None,
-            0 if direction == "IN" and status != "ANSWERED" else None,
+            0 if inbound_call and status != "ANSWERED" else None,
             billsec, duration, duration - billsec if duration > billsec else 0,
         )  # fmt: skip
 

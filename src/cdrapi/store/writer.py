@@ -8,10 +8,11 @@ lock. The lock serialises writers, so ids become visible in id order and a clien
 syncs with ``from_id = last + 1`` never skips a row that was committed late.
 
 :func:`bulk_load` is the fast path for filling an empty ``calls`` table: it drops the
-secondary indexes and the trigram search, lets the caller insert, then builds them once
-and runs ``ANALYZE`` (on SQLite, commits skip ``fsync`` meanwhile and the index sorts use
-helper threads). On a table that already has rows it does nothing, and inserts go through
-the indexes as usual.
+secondary indexes, lets the caller insert, then builds them once and runs ``ANALYZE`` (on
+SQLite, commits skip ``fsync`` meanwhile and the index sorts use helper threads). The
+trigram search is filled a batch at a time meanwhile, not a row at a time
+(:func:`~cdrapi.store.schema.suspend_search_index`). On a table that already has rows it
+does nothing, and inserts go through the indexes as usual.
 
 Ingestion writes through :func:`write_batch`: rows whose ``source_key`` is already stored
 are skipped (``ON CONFLICT DO NOTHING``, so the same CDR read twice stays one record),
@@ -44,10 +45,11 @@ from cdrapi.store.schema import (
     calls,
     checkpoints,
     create_search_index,
-    drop_search_index,
     inbound_routes,
+    index_new_rows,
     projects,
     queues,
+    suspend_search_index,
     trunks,
     users,
 )
@@ -147,7 +149,9 @@ def insert_call_rows(
     while batch := list(islice(iterator, batch_size)):
         with engine.begin() as conn:
             if sqlite:  # straight to the driver's executemany: the fastest path there is
+                first_id = _next_id(conn)
                 conn.exec_driver_sql(sql, batch)
+                index_new_rows(conn, first_id)
             else:
                 if conn.dialect.name == "postgresql":
                     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK_KEY})
@@ -156,6 +160,11 @@ def insert_call_rows(
             bump_version(conn)
         total += len(batch)
     return total
+
+
+def _next_id(conn: Connection) -> int:
+    """The lowest id rows inserted next in this (write) transaction can get."""
+    return int(conn.execute(select(func.coalesce(func.max(calls.c.id), 0))).scalar_one()) + 1
 
 
 def _analyze(conn: Connection) -> None:
@@ -172,12 +181,14 @@ def _analyze(conn: Connection) -> None:
 def bulk_load(engine: Engine) -> Iterator[bool]:
     """Fast loading into an empty ``calls`` table; yields whether it is in effect.
 
-    When the table is empty, the secondary indexes and the trigram search are dropped
-    for the duration of the ``with`` block and rebuilt at its end (also when it raises),
-    followed by ``ANALYZE``; on SQLite, commits meanwhile skip ``fsync``. Readers see no
-    search index until the end, and a crash during the load (or just after it) may lose
-    it: use it to fill a fresh store, not a live one. When the table has rows, the block
-    runs with indexes in place and nothing changes.
+    When the table is empty, the secondary indexes are dropped for the duration of the
+    ``with`` block and built at its end (also when it raises), followed by ``ANALYZE``.
+    The trigram search keeps covering exactly the committed rows: each batch indexes its
+    own (on PostgreSQL it is dropped and built at the end too). On SQLite, commits
+    meanwhile skip ``fsync``: a crash of the process loses nothing committed, a power
+    cut may. A crash leaves the secondary indexes missing until the next ingestion
+    builds them. Use it to fill a fresh store, not a live one. When the table has rows,
+    the block runs with indexes in place and nothing changes.
     """
     sqlite = engine.dialect.name == "sqlite"
     # Checked and the indexes dropped in one write transaction (bump_version first takes
@@ -188,7 +199,7 @@ def bulk_load(engine: Engine) -> Iterator[bool]:
         if empty:
             for index in SECONDARY_INDEXES:
                 index.drop(conn, checkfirst=True)
-            drop_search_index(conn)
+            suspend_search_index(conn)
     if not empty:
         yield False
         return
@@ -199,15 +210,12 @@ def bulk_load(engine: Engine) -> Iterator[bool]:
         try:
             yield True
         finally:
-            with engine.connect() as conn:
-                with _parallel_sort(conn), conn.begin():
-                    bump_version(conn)
-                    for index in SECONDARY_INDEXES:
-                        index.create(conn, checkfirst=True)
-                with conn.begin():
-                    bump_version(conn)
-                    create_search_index(conn)
-                    _analyze(conn)
+            with engine.connect() as conn, _parallel_sort(conn), conn.begin():
+                bump_version(conn)
+                for index in SECONDARY_INDEXES:
+                    index.create(conn, checkfirst=True)
+                create_search_index(conn)
+                _analyze(conn)
     finally:
         if sqlite:
             event.remove(engine, "checkout", _no_sync)
@@ -360,8 +368,7 @@ def write_batch(
     if bad or "source_key" not in columns:
         raise ValueError(f"bad column list for write_batch: {columns!r}")
     with writing(engine) as conn:
-        first_id = int(conn.execute(select(func.coalesce(func.max(calls.c.id), 0))).scalar_one())
-        first_id += 1
+        first_id = _next_id(conn)
         inserted = 0
         if rows and conn.dialect.name == "sqlite":
             marks = ", ".join("?" * len(columns))
@@ -371,6 +378,7 @@ def write_batch(
                 list(rows),
             )
             inserted = result.rowcount  # the rows inserted (trigger writes not counted)
+            index_new_rows(conn, first_id)
         elif rows:
             statement = (
                 pg_dialect.insert(calls)
