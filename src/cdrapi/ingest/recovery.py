@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from bisect import bisect_left, bisect_right, insort
+from operator import itemgetter
 from typing import Any
 
 from cdrapi.ingest.derive import DESTINATION, DIRECTION, KEY, RECOVERED, SOURCE, STATUS, TIME
 
 __all__ = ["Recovery"]
+
+_time = itemgetter(TIME)
 
 
 class Recovery:
@@ -119,7 +122,7 @@ class Recovery:
                         done.add(key)
                         found.append(key)
         if rows:
-            self._latest = max(self._latest, max(row[TIME] for row in rows))
+            self._latest = max(self._latest, max(map(_time, rows)))
             self._tracked += len(rows)
             if self._tracked > 500_000:
                 self._tracked = 0
