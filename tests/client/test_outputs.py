@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import create_engine, text, update
 
-from cdrapi.client import AuthenticationError, OutputError, pull
+from cdrapi.client import AuthenticationError, OutputError, ResponseError, pull
 from cdrapi.client.outputs.parquet import ParquetOutput
 from cdrapi.protocol.records import RECORD_KEYS
 from cdrapi.store.engine import bump_version
@@ -102,6 +102,41 @@ def test_parquet_has_typed_columns(server: Server, tmp_path: Path) -> None:
             row[key] = int(row[key].total_seconds())
     assert rows == [typed(record) for record in api_records(server)]
     assert any(row["bill_duration"] == 90000 for row in rows)  # 25:00:00, past a day
+
+
+def write_parquet(path: Path, records: list[dict[str, Any]]) -> pa.Table:
+    sink = ParquetOutput(path)
+    sink.open(append=False, resume=None, durable=False)
+    try:
+        sink.write(records)
+        sink.publish(sink.prepare())
+    finally:
+        sink.close()
+    return pq.read_table(path)
+
+
+def test_parquet_takes_numbers_and_missing_keys_from_other_servers(
+    server: Server, tmp_path: Path
+) -> None:
+    # Another /api/cdr server may send ids and durations-in-minutes as JSON numbers, or
+    # leave out keys it does not have: the same typed columns, missing keys null.
+    records = api_records(server)[:50]
+    other = []
+    for record in records:
+        changed: dict[str, Any] = {**record, "id": int(record["id"])}
+        del changed["comments"]
+        other.append(changed)
+    expected = write_parquet(tmp_path / "ours.parquet", records).to_pylist()
+    for row in expected:
+        row["comments"] = None
+    assert write_parquet(tmp_path / "other.parquet", other).to_pylist() == expected
+
+
+def test_parquet_refuses_a_value_of_the_wrong_kind(server: Server, tmp_path: Path) -> None:
+    records = api_records(server)[:5]
+    records[3] = {**records[3], "time": "yesterday"}
+    with pytest.raises(ResponseError, match="field time has a value that is not a valid"):
+        write_parquet(tmp_path / "calls.parquet", records)
 
 
 @pytest.mark.parametrize("state", [None, "state.json"], ids=["one-shot", "resumable"])

@@ -1,10 +1,12 @@
 """Records into typed Arrow tables (the columns of :mod:`cdrapi.client.columns`), for
 Parquet.
 
-Records are given as JSON lines and parsed by Arrow's JSON reader, in C++, into text
-columns (``bill_minutes`` a number); the typed columns are then computed with Arrow
-kernels, never value by value in Python. A server that sends other JSON types (numbers for
-ids, say) takes a slower path that makes each value text first.
+Records (as the server sent them: text values, ``bill_minutes`` a number) are turned into
+columns in C: one ``itemgetter`` per record, one ``zip`` to transpose, one ``pa.array`` a
+column (about 2.3 us a record; Arrow's JSON reader on the records as JSON lines took 4.5).
+The typed columns are then computed with Arrow kernels, never value by value in Python. A
+server that sends other JSON types (numbers for ids, say) or leaves keys out takes a
+slower path that makes each value text first.
 
 Arrow memory comes from the system allocator: Arrow's default (mimalloc) keeps far more
 memory resident than it holds, and a pull's memory is meant to stay flat.
@@ -12,19 +14,23 @@ memory resident than it holds, and a pull's memory is meant to stay flat.
 
 from __future__ import annotations
 
-import io
+from collections.abc import Sequence
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from cdrapi.client.columns import KINDS, ZERO_TIME
 from cdrapi.client.errors import OutputError, ResponseError
+from cdrapi.client.exchange import Record
 from cdrapi.protocol.records import RECORD_KEYS
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = ["TableMaker", "arrow_schema"]
+
+_VALUES = itemgetter(*RECORD_KEYS)
 
 
 def require_pyarrow() -> None:
@@ -55,7 +61,7 @@ def arrow_schema() -> pa.Schema:
 
 
 class TableMaker:
-    """Typed tables from JSON lines of records."""
+    """Typed tables from records."""
 
     def __init__(self) -> None:
         require_pyarrow()
@@ -73,14 +79,14 @@ class TableMaker:
             [pa.field(k, pa.int64() if k == "bill_minutes" else pa.string()) for k in RECORD_KEYS]
         )
 
-    def table(self, lines: bytes) -> pa.Table:
-        """The typed table of the records in ``lines`` (one JSON object a line)."""
+    def table(self, records: Sequence[Record]) -> pa.Table:
+        """The typed table of ``records``."""
         import pyarrow as pa
 
         try:
-            raw = self._read(lines)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            raw = self._read_slowly(lines)
+            raw = self._read(records)
+        except (KeyError, pa.ArrowInvalid, pa.ArrowTypeError):
+            raw = self._read_slowly(records)
         columns = []
         for key in RECORD_KEYS:
             try:
@@ -91,24 +97,22 @@ class TableMaker:
                 ) from exc
         return pa.Table.from_arrays(columns, schema=self.schema)
 
-    def _read(self, lines: bytes) -> pa.Table:
-        import pyarrow.json as pj
+    def _read(self, records: Sequence[Record]) -> pa.Table:
+        import pyarrow as pa
 
-        return pj.read_json(
-            io.BytesIO(lines),
-            read_options=pj.ReadOptions(use_threads=False, block_size=len(lines) + 1),
-            parse_options=pj.ParseOptions(
-                explicit_schema=self.raw_schema, unexpected_field_behavior="ignore"
-            ),
-            memory_pool=self.pool,
-        )
+        fields = self.raw_schema
+        columns = list(zip(*map(_VALUES, records), strict=True)) or [()] * len(fields)
+        arrays = [
+            pa.array(column, type=field.type, memory_pool=self.pool)
+            for column, field in zip(columns, fields, strict=True)
+        ]
+        return pa.Table.from_arrays(arrays, schema=fields)
 
-    def _read_slowly(self, lines: bytes) -> pa.Table:
+    def _read_slowly(self, records: Sequence[Record]) -> pa.Table:
         import pyarrow as pa
 
         rows = []
-        for line in lines.splitlines():
-            record = orjson.loads(line)
+        for record in records:
             row: dict[str, Any] = {}
             for key in RECORD_KEYS:
                 value = record.get(key)

@@ -20,8 +20,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-import orjson
-
 from cdrapi.client.columns import KINDS
 from cdrapi.client.errors import OutputError
 from cdrapi.client.exchange import Record
@@ -38,7 +36,6 @@ __all__ = ["ParquetOutput"]
 
 ROW_GROUP_ROWS = 8192
 CONVERT_ROWS = 512
-_LINE = orjson.OPT_APPEND_NEWLINE
 
 
 class ParquetOutput(Output):
@@ -53,8 +50,7 @@ class ParquetOutput(Output):
         self.segments = self.path.with_name(self.path.name + ".segments")
         self._row_group_rows = row_group_rows
         self._convert_rows = min(CONVERT_ROWS, row_group_rows)
-        self._lines: list[bytes] = []  # records not yet in Arrow, as JSON lines
-        self._lines_rows = 0
+        self._records: list[Record] = []  # not yet in Arrow
         self._tables: list[pa.Table] = []  # typed, waiting for their row group
         self._tables_rows = 0
         self._durable = False
@@ -118,24 +114,23 @@ class ParquetOutput(Output):
         return writer
 
     def write(self, records: Sequence[Record]) -> None:
-        dumps = orjson.dumps
-        self._lines.append(b"".join([dumps(record, option=_LINE) for record in records]))
-        self._lines_rows += len(records)
-        if self._lines_rows >= self._convert_rows:
-            self._submit(b"".join(self._lines))
-            self._lines, self._lines_rows = [], 0
+        self._records.extend(records)
+        if len(self._records) >= self._convert_rows:
+            self._submit(self._records)
+            self._records = []
 
-    def _submit(self, lines: bytes) -> None:
-        """Convert and write ``lines`` in the background thread (Arrow lets go of the GIL
-        there, so the pull goes on meanwhile), once the previous chunk is done."""
+    def _submit(self, records: list[Record]) -> None:
+        """Convert and write ``records`` in the background thread (Arrow lets go of the GIL
+        while it compresses and writes, so the pull goes on meanwhile), once the previous
+        chunk is done."""
         if self._worker is None:
             self._worker = ThreadPoolExecutor(1, thread_name_prefix="cdrapi-parquet")
         while self._pending:
             self._pending.popleft().result()
-        self._pending.append(self._worker.submit(self._convert, lines))
+        self._pending.append(self._worker.submit(self._convert, records))
 
-    def _convert(self, lines: bytes) -> None:
-        table = self._maker.table(lines)
+    def _convert(self, records: list[Record]) -> None:
+        table = self._maker.table(records)
         self._tables.append(table)
         self._tables_rows += table.num_rows
         if self._tables_rows >= self._row_group_rows:
@@ -165,9 +160,9 @@ class ParquetOutput(Output):
 
     def _flush(self) -> None:
         """Everything written so far into the file (or segment)."""
-        if self._lines_rows:
-            self._submit(b"".join(self._lines))
-            self._lines, self._lines_rows = [], 0
+        if self._records:
+            self._submit(self._records)
+            self._records = []
         while self._pending:
             self._pending.popleft().result()
         self._write_group()
