@@ -102,6 +102,8 @@ _CODES = {
 
 def format_channel(channel: str) -> str:
     """``PJSIP/john-doe-0000001a`` -> ``PJSIP/john-doe``; ``""`` stays ``""``."""
+    if _HEX_SUFFIX(channel, len(channel) - 9):  # the commonest form, without a search
+        return channel[:-9]
     return _SUFFIX.sub("", channel) if channel else ""
 
 
@@ -220,12 +222,7 @@ class Deriver:
         if end is None and duration:  # exports without an end column
             later = dt.datetime.fromisoformat(start) + dt.timedelta(seconds=duration)
             end = later.strftime("%Y-%m-%d %H:%M:%S")
-        chan = channel[:-9] if _HEX_SUFFIX(channel, len(channel) - 9) else format_channel(channel)
-        dchan = (
-            dstchannel[:-9]
-            if _HEX_SUFFIX(dstchannel, len(dstchannel) - 9)
-            else format_channel(dstchannel)
-        )
+        chan, dchan = format_channel(channel), format_channel(dstchannel)
         directory = self.directory
         if self._trunks:
             if directory.is_trunk(chan):
