@@ -32,8 +32,8 @@ from cdrapi.ingest import (
     load_directory,
     rederive,
 )
-from cdrapi.ingest.batch import Summary
 from cdrapi.ingest.directory import DIRECTORY_KEYS
+from cdrapi.ingest.summary import Summary
 from cdrapi.store.engine import connect
 
 __all__ = ["ingest"]

@@ -12,10 +12,11 @@ from sqlalchemy import Connection, Engine, bindparam, update
 from cdrapi.ingest.derive import ROW_COLUMNS
 from cdrapi.ingest.errors import Reject
 from cdrapi.ingest.rejects import RejectFile
-from cdrapi.store.schema import SECONDARY_INDEXES, calls
-from cdrapi.store.writer import write_batch, writing
+from cdrapi.ingest.summary import Summary
+from cdrapi.store.schema import calls
+from cdrapi.store.writer import write_batch
 
-__all__ = ["Batch", "Summary", "commit", "ensure_indexes"]
+__all__ = ["Batch", "Summary", "commit"]
 
 
 @dataclass
@@ -31,34 +32,6 @@ class Batch:
     events: list[tuple[Any, ...]] = field(default_factory=list)  # queue_log events
     # (number, window start, time) of answered calls, for missed calls stored earlier
     callbacks: list[tuple[str, str, str]] = field(default_factory=list)
-
-
-@dataclass
-class Summary:
-    """What an ingestion run did."""
-
-    lines: int = 0
-    stored: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    updated: int = 0
-    seconds: float = 0.0
-
-    def add(self, lines: int, stored: int, rows: int, rejected: int) -> None:
-        self.lines += lines
-        self.stored += stored
-        self.duplicates += rows - stored
-        self.rejected += rejected
-
-    def __str__(self) -> str:
-        rate = self.lines / self.seconds if self.seconds else 0.0
-        text = (
-            f"{self.lines:,} lines: {self.stored:,} calls stored, {self.duplicates:,} already "
-            f"there, {self.rejected:,} rejected"
-        )
-        if self.updated:
-            text += f", {self.updated:,} calls updated"
-        return f"{text} in {self.seconds:.1f}s ({rate:,.0f} lines/s)"
 
 
 _CALLED_BACK = (
@@ -107,10 +80,3 @@ def commit(
             after(conn, first_id, batch)
 
     return write_batch(engine, ROW_COLUMNS, batch.rows, checkpoint=batch.checkpoint, then=then)
-
-
-def ensure_indexes(engine: Engine) -> None:
-    """Create any secondary index a crashed bulk load left missing."""
-    with writing(engine) as conn:
-        for index in SECONDARY_INDEXES:
-            index.create(conn, checkfirst=True)

@@ -3,7 +3,9 @@
 Each source (CSV line, SQL row) becomes a tuple of strings in :data:`FIELDS` order,
 ``""`` where the source has no such column. Names are Asterisk's own (``cdr.conf``,
 FreePBX's ``asteriskcdrdb.cdr``), plus ``dialstatus``/``hangupcause`` that sites often
-add with ``CDR(...)`` variables.
+add with ``CDR(...)`` variables, and what vendor exports add: the trunk a call came in
+on (``srctrunk``) or went out on (``dsttrunk``), and the export's own call type
+(``calltype``: inbound, outbound, internal...).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ FIELDS: tuple[str, ...] = (
     "accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp",
     "lastdata", "start", "answer", "end", "duration", "billsec", "disposition", "amaflags",
     "uniqueid", "userfield", "peeraccount", "linkedid", "sequence", "did", "recordingfile",
-    "cnum", "cnam", "dialstatus", "hangupcause",
+    "cnum", "cnam", "dialstatus", "hangupcause", "srctrunk", "dsttrunk", "calltype",
 )  # fmt: skip
 
 #: Position of each field name in :data:`FIELDS`.

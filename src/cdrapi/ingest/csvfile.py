@@ -30,7 +30,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from cdrapi.ingest.batch import Batch, Summary
+from cdrapi.ingest.batch import Batch
 from cdrapi.ingest.cdr import FIELDS, INDEX, is_datetime, looks_like_uniqueid
 from cdrapi.ingest.derive import Deriver
 from cdrapi.ingest.errors import LayoutError, Reject
@@ -39,6 +39,7 @@ from cdrapi.ingest.options import Options
 from cdrapi.ingest.queue_log import queue_fields_for_new_calls
 from cdrapi.ingest.recovery import Recovery
 from cdrapi.ingest.rejects import RejectFile
+from cdrapi.ingest.summary import Summary
 from cdrapi.store.writer import bulk_load
 
 __all__ = [

@@ -198,7 +198,7 @@ class Deriver:
         (accountcode, src, dst, dcontext, clid, channel, dstchannel, lastapp, lastdata,
          raw_start, _answer, raw_end, duration_text, billsec_text, disposition, amaflags,
          uniqueid, userfield, peeraccount, linkedid, sequence, did, recordingfile, cnum, cnam,
-         dialstatus, cause) = cdr  # fmt: skip
+         dialstatus, cause, _srctrunk, _dsttrunk, _calltype) = cdr  # fmt: skip
         status = _STATUS.get(disposition) or _STATUS.get(disposition.strip().upper())
         if status is None:
             raise ValueError(f"unknown disposition {disposition!r}")

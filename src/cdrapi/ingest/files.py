@@ -33,11 +33,12 @@ from typing import Protocol
 
 from sqlalchemy import Connection, Engine
 
-from cdrapi.ingest.batch import Batch, Summary, commit
+from cdrapi.ingest.batch import Batch, commit
 from cdrapi.ingest.checkpoint import Position, load_position, source_name
 from cdrapi.ingest.errors import SourceError
 from cdrapi.ingest.follow import FileTail
 from cdrapi.ingest.rejects import RejectFile
+from cdrapi.ingest.summary import Summary
 
 __all__ = ["ChunkParser", "FileSource", "file_batches", "run_files"]
 

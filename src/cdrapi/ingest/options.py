@@ -10,14 +10,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
-from cdrapi.ingest.batch import Summary, ensure_indexes
 from cdrapi.ingest.derive import Deriver
 from cdrapi.ingest.directory import Directory, stored_directory
 from cdrapi.ingest.errors import Reject
 from cdrapi.ingest.recordings import RecordingIndex
 from cdrapi.ingest.recovery import Recovery
+from cdrapi.ingest.summary import Summary
 from cdrapi.settings import Settings
-from cdrapi.store.writer import replace_directory
+from cdrapi.store.writer import ensure_indexes, replace_directory
 
 __all__ = ["Options"]
 

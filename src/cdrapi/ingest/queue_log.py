@@ -34,12 +34,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, case, exists, select, update
 
-from cdrapi.ingest.batch import Batch, Summary
+from cdrapi.ingest.batch import Batch
 from cdrapi.ingest.directory import Directory
 from cdrapi.ingest.errors import Reject
 from cdrapi.ingest.files import FileSource, run_files
 from cdrapi.ingest.options import Options
 from cdrapi.ingest.rejects import RejectFile
+from cdrapi.ingest.summary import Summary
 from cdrapi.store.schema import calls, queue_calls
 from cdrapi.store.writer import upsert
 

@@ -13,11 +13,11 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, bindparam, or_, select, true, update
 
-from cdrapi.ingest.batch import Summary
 from cdrapi.ingest.cdr import FIELDS, INDEX
 from cdrapi.ingest.derive import ROW_COLUMNS
 from cdrapi.ingest.options import Options
 from cdrapi.ingest.queue_log import _copy_queue_fields
+from cdrapi.ingest.summary import Summary
 from cdrapi.store.schema import calls
 from cdrapi.store.writer import writing
 

@@ -31,12 +31,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.types import Date, DateTime
 
-from cdrapi.ingest.batch import Batch, Summary, commit
+from cdrapi.ingest.batch import Batch, commit
 from cdrapi.ingest.cdr import FIELDS, INDEX
 from cdrapi.ingest.errors import Reject, SourceError
 from cdrapi.ingest.options import Options
 from cdrapi.ingest.queue_log import queue_fields_for_new_calls
 from cdrapi.ingest.rejects import RejectFile
+from cdrapi.ingest.summary import Summary
 from cdrapi.store.writer import read_checkpoint
 
 __all__ = ["connect_source", "ingest_db"]

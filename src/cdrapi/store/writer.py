@@ -58,6 +58,7 @@ __all__ = [
     "CALL_COLUMNS",
     "WRITE_LOCK_KEY",
     "bulk_load",
+    "ensure_indexes",
     "insert_call_rows",
     "insert_calls",
     "read_checkpoint",
@@ -392,3 +393,10 @@ def write_batch(
         if checkpoint is not None:
             save_checkpoint(conn, *checkpoint)
     return inserted
+
+
+def ensure_indexes(engine: Engine) -> None:
+    """Create any secondary index a crashed bulk load left missing."""
+    with writing(engine) as conn:
+        for index in SECONDARY_INDEXES:
+            index.create(conn, checkfirst=True)
