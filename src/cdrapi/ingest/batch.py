@@ -32,6 +32,10 @@ class Batch:
     events: list[tuple[Any, ...]] = field(default_factory=list)  # queue_log events
     # (number, window start, time) of answered calls, for missed calls stored earlier
     callbacks: list[tuple[str, str, str]] = field(default_factory=list)
+    # lines stored but worth a look (broken quoting in a caller id...), reported like rejects
+    warnings: list[Reject] = field(default_factory=list)
+    # how the direction of each row was decided: sign -> rows (Deriver.take_signs)
+    directions: dict[str, int] = field(default_factory=dict)
 
 
 _CALLED_BACK = (

@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -154,6 +155,13 @@ class Deriver:
         self._names: dict[tuple[str, str], str | None] = {}
         # Times already in the stored form need no conversion (see _time).
         self._plain = _PLAIN_TIME.fullmatch if gmt_to is None else None
+        #: How the direction of each row was decided since the last take_signs: sign -> rows.
+        self.signs: Counter[str] = Counter()
+
+    def take_signs(self) -> dict[str, int]:
+        """The direction signs counted since the last call (and start counting again)."""
+        signs, self.signs = dict(self.signs), Counter()
+        return signs
 
     def _time(self, value: str) -> str:
         if self.gmt_to is None and _PLAIN_TIME.fullmatch(value):
