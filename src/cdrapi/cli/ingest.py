@@ -53,6 +53,30 @@ from_start_option = click.option(
 )
 
 
+#: Rejected lines shown on stderr in a run; the rest are only counted (and in the file).
+SHOWN_REJECTS = 20
+
+
+def _max_rejects(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    text = value.strip()
+    try:
+        share = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        share = -1.0
+    if not 0 <= share <= 1:
+        raise click.BadParameter("expected a share of the lines, such as 1%, 0.5% or 0.02")
+    return share
+
+
+max_rejects_option = click.option(
+    "--max-rejects",
+    default="1%",
+    show_default=True,
+    callback=_max_rejects,
+    help="Exit non-zero when more than this share of the lines is rejected.",
+)
+
+
 def _options(config: str | None, db: str | None, rejects: str | None, from_start: bool) -> Any:
     chosen = settings(config, db=db)
     path = config or os.environ.get("CDRAPI_CONFIG")
@@ -64,19 +88,26 @@ def _options(config: str | None, db: str | None, rejects: str | None, from_start
             if any(key in data for key in DIRECTORY_KEYS):
                 directory = load_directory(path)
         engine = connect(chosen.db)
+    shown = [0]
 
     def report(reject: Reject) -> None:
-        click.echo(f"rejected {reject}", err=True)
+        shown[0] += 1
+        if shown[0] <= SHOWN_REJECTS:
+            click.echo(f"rejected {reject}", err=True)
 
     stop = threading.Event()
     options = Options(chosen, directory, rejects, report, from_start=from_start, stop=stop)
     return engine, options
 
 
-def _run(options: Options, follow: bool, work: Callable[[], Summary]) -> None:
-    """Run ``work``; when following, report each batch and stop cleanly on a signal."""
+def _run(
+    options: Options, follow: bool, work: Callable[[], Summary], max_rejects: float = 1.0
+) -> None:
+    """Run ``work`` and end with its summary line; exit non-zero when it failed (see
+    :meth:`Summary.failed`). When following, report each batch and stop cleanly on a
+    signal. Warnings are shown as they come."""
+    options.progress = _progress(follow)
     if follow:
-        options.progress = _progress()
 
         def stop(signum: int, frame: Any) -> None:
             assert options.stop is not None
@@ -86,21 +117,33 @@ def _run(options: Options, follow: bool, work: Callable[[], Summary]) -> None:
         signal.signal(signal.SIGINT, stop)
     with clean_errors(*STORE_ERRORS, IngestError):
         summary = work()
+    options.progress(summary)  # warnings of the last batch
+    if summary.rejected > SHOWN_REJECTS:
+        click.echo(f"... and {summary.rejected - SHOWN_REJECTS:,} more rejected", err=True)
+    if summary.directions:
+        signs = sorted(summary.directions.items(), key=lambda item: (-item[1], item[0]))
+        text = ", ".join(f"{count:,} from {sign}" for sign, count in signs)
+        click.echo(f"directions: {text}", err=True)
     click.echo(str(summary), err=True)
     if summary.rejected and options.rejects:
         click.echo(f"{summary.rejected:,} rejected lines are in {options.rejects}", err=True)
+    failure = summary.failed(max_rejects)
+    if failure is not None:
+        raise click.ClickException(failure)
 
 
-def _progress() -> Callable[[Summary], None]:
-    last = [0, 0]
+def _progress(follow: bool) -> Callable[[Summary], None]:
+    last = [0, 0, 0]
 
     def show(summary: Summary) -> None:
+        for warning in summary.warnings[last[2] :]:
+            click.echo(f"warning: {warning}", err=True)
         new = summary.stored - last[0], summary.updated - last[1]
-        if any(new):
+        if follow and any(new):
             stamp = dt.datetime.now().strftime("%H:%M:%S")
             click.echo(f"{stamp} +{new[0]} calls, {new[1]} updated", err=True)
             sys.stderr.flush()
-        last[:] = [summary.stored, summary.updated]
+        last[:] = [summary.stored, summary.updated, len(summary.warnings)]
 
     return show
 
@@ -121,6 +164,7 @@ def ingest() -> None:
     "headerless file ('clid,src,dst,...').",
 )
 @rejects_option
+@max_rejects_option
 @from_start_option
 @db_option
 @config_option
@@ -130,6 +174,7 @@ def csv_command(
     gmt: bool,
     columns: str | None,
     rejects: str,
+    max_rejects: float,
     from_start: bool,
     db: str | None,
     config: str | None,
@@ -140,7 +185,7 @@ def csv_command(
     """
     engine, options = _options(config, db, rejects, from_start)
     _run(options, follow, lambda: ingest_csv(engine, files, options, follow=follow, gmt=gmt,
-                                             columns=columns))  # fmt: skip
+                                             columns=columns), max_rejects)  # fmt: skip
 
 
 _DURATION = re.compile(r"(\d+)([smhd]?)")
@@ -169,6 +214,7 @@ def _lookback(ctx: click.Context, param: click.Parameter, value: str) -> dt.time
 @click.option("--interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
               help="Seconds between polls with --follow.")  # fmt: skip
 @rejects_option
+@max_rejects_option
 @from_start_option
 @db_option
 @config_option
@@ -179,6 +225,7 @@ def db_command(
     lookback: dt.timedelta,
     interval: float,
     rejects: str,
+    max_rejects: float,
     from_start: bool,
     db: str | None,
     config: str | None,
@@ -198,6 +245,7 @@ def db_command(
             lookback=lookback,
             interval=interval,
         ),
+        max_rejects,
     )
 
 
@@ -205,15 +253,27 @@ def db_command(
 @click.argument("file", type=click.Path(dir_okay=False))
 @follow_option
 @rejects_option
+@max_rejects_option
 @from_start_option
 @db_option
 @config_option
 def queue_log_command(
-    file: str, follow: bool, rejects: str, from_start: bool, db: str | None, config: str | None
+    file: str,
+    follow: bool,
+    rejects: str,
+    max_rejects: float,
+    from_start: bool,
+    db: str | None,
+    config: str | None,
 ) -> None:
     """Import Asterisk's queue_log: queue name, hold and ring times, agents, transfers."""
     engine, options = _options(config, db, rejects, from_start)
-    _run(options, follow, lambda: ingest_queue_log(engine, file, options, follow=follow))
+    _run(
+        options,
+        follow,
+        lambda: ingest_queue_log(engine, file, options, follow=follow),
+        max_rejects,
+    )
 
 
 @ingest.command("rederive")

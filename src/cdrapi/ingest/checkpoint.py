@@ -4,11 +4,13 @@ A :class:`Position` is saved as JSON in the store's ``checkpoints`` table, in th
 transaction as the rows read up to it (:func:`cdrapi.store.writer.write_batch`), so after
 a crash the next run starts exactly after the last committed line. The file is known by
 device and inode and by its first bytes (``head``): a file with another inode, or whose
-first bytes changed, or that got shorter than the offset, is a new file (rotated or
-truncated) and is read from its start; the rotated-away file is looked for next to it by
-its inode and finished first. Rotated files still being read when the batch was taken
-(their writers may add lines after the rotation) are saved with it in ``rotated``, each
-with its own offset, so a restart resumes them too.
+first bytes or the bytes just before the offset (``tail``) changed, or that got shorter
+than the offset, is a new file (rotated or truncated) and is read from its start; the
+rotated-away file is looked for next to it, by its inode or, compressed or copied by
+logrotate, by that content (:mod:`cdrapi.ingest.rotation`), and finished first. Rotated
+files still being read when the batch was taken (their writers may add lines after the
+rotation) are saved with it in ``rotated``, each with its own offset, so a restart
+resumes them too.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Position:
     offset: int = 0
     line: int = 0
     head: str = ""  # hex of the file's first bytes (up to HEAD_BYTES)
+    tail: str = ""  # hex of the bytes just before ``offset`` (up to HEAD_BYTES)
     rotated: list[Position] = field(default_factory=list)  # rotated away, still read
 
     def dumps(self) -> str:
@@ -51,7 +54,11 @@ class Position:
     @classmethod
     def _from(cls, data: dict[str, Any]) -> Position:
         rotated = [cls._from(item) for item in data.pop("rotated", [])]
-        return cls(**data, rotated=rotated)
+        known = {name: data[name] for name in _FIELDS if name in data}
+        return cls(**known, rotated=rotated)
+
+
+_FIELDS = ("path", "dev", "ino", "offset", "line", "head", "tail")
 
 
 def source_name(kind: str, path: str | Path) -> str:

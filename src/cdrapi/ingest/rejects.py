@@ -3,12 +3,16 @@
 Fix the lines and import the file again. Each reject is also reported (file, line
 number and reason) to the caller's ``report`` function (the CLI prints it on stderr).
 Rejects are written and flushed to disk before the batch they belong to commits, so a
-crash can repeat a reject in the file but never lose one.
+crash can never lose one. A line the file already holds (from an earlier run, read again
+with ``--from-start`` or after a crash) is not appended again: each line in the file at
+the start of the run stands for one reject of that line.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
@@ -28,6 +32,7 @@ class RejectFile:
         self.report = report
         self.count = 0
         self._file: BinaryIO | None = None
+        self._held: Counter[bytes] | None = None  # digests of the lines already in the file
 
     def write(self, rejects: Iterable[Reject]) -> None:
         wrote = False
@@ -38,17 +43,45 @@ class RejectFile:
             if self.path is None:
                 continue
             if self._file is None:
-                try:
-                    self._file = open(self.path, "ab")  # noqa: SIM115 (kept open for the run)
-                except OSError as exc:
-                    raise SourceError(f"cannot write reject file {self.path}: {exc}") from exc
-            self._file.write(reject.raw.rstrip(b"\r\n") + b"\n")
+                self._open()
+            assert self._file is not None and self._held is not None
+            line = reject.raw.rstrip(b"\r\n") + b"\n"
+            digest = _digest(line)
+            if self._held[digest]:  # already in the file
+                self._held[digest] -= 1
+                continue
+            try:
+                self._file.write(line)
+            except OSError as exc:
+                raise SourceError(f"cannot write reject file {self.path}: {exc}") from exc
             wrote = True
         if wrote and self._file is not None:
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            try:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+            except OSError as exc:
+                raise SourceError(f"cannot write reject file {self.path}: {exc}") from exc
+
+    def _open(self) -> None:
+        assert self.path is not None
+        self._held = Counter()
+        try:
+            with open(self.path, "rb") as existing:
+                self._held.update(_digest(line.rstrip(b"\r\n") + b"\n") for line in existing)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise SourceError(f"cannot read reject file {self.path}: {exc}") from exc
+        try:
+            self._file = open(self.path, "ab")  # noqa: SIM115 (kept open for the run)
+        except OSError as exc:
+            raise SourceError(f"cannot write reject file {self.path}: {exc}") from exc
 
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def _digest(line: bytes) -> bytes:
+    return hashlib.blake2b(line, digest_size=16).digest()

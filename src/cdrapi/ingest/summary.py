@@ -1,14 +1,15 @@
 """What an ingestion run did, and the one line that says so.
 
-Every run ends with :meth:`Summary.line`: lines read, calls stored, already stored,
+Every run ends with its text (``str(summary)``): lines read, calls stored, already stored,
 rejected, left for later (a last line still being written), and the calls updated.
-:meth:`Summary.failed` says whether the run should exit non-zero: nothing stored from a
-source that had lines, or more than ``max_rejects`` of the lines rejected.
+:meth:`Summary.failed` says whether the run should exit non-zero: every line read was
+rejected, or more than ``max_rejects`` of them.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 __all__ = ["Summary"]
@@ -23,7 +24,7 @@ class Summary:
     duplicates: int = 0
     rejected: int = 0
     updated: int = 0
-    left: int = 0  # bytes of a last line without its newline, left for the next run
+    left: int = 0  # lines the files had after the last one read: still being written
     seconds: float = 0.0
     #: How each stored row's direction was decided (sign -> rows), see derive.py.
     directions: Counter[str] = field(default_factory=Counter)
@@ -36,10 +37,15 @@ class Summary:
         self.duplicates += rows - stored
         self.rejected += rejected
 
+    def note(self, directions: Mapping[str, int], warnings: Iterable[object]) -> None:
+        """Count a batch's direction signs and keep its warnings (as text)."""
+        self.directions.update(directions)
+        self.warnings.extend(str(warning) for warning in warnings)
+
     def failed(self, max_rejects: float) -> str | None:
-        """Why this run failed (exit non-zero), or ``None``: lines read and none stored
-        or already stored, or more than ``max_rejects`` (a share) of them rejected."""
-        if self.lines and not self.stored and not self.duplicates and self.rejected:
+        """Why this run failed (exit non-zero), or ``None``: every line read rejected, or
+        more than ``max_rejects`` (a share) of them."""
+        if self.rejected and self.rejected >= self.lines:
             return f"none of the {self.lines:,} lines could be stored"
         if self.lines and self.rejected > max_rejects * self.lines:
             share = self.rejected / self.lines
@@ -56,7 +62,7 @@ class Summary:
             f"there, {self.rejected:,} rejected"
         )
         if self.left:
-            text += ", 1 line left for later (no newline yet)"
+            text += f", {self.left:,} left for the next run (still being written)"
         if self.updated:
             text += f", {self.updated:,} calls updated"
         return f"{text} in {self.seconds:.1f}s ({rate:,.0f} lines/s)"
