@@ -183,5 +183,60 @@ def test_last_line_without_newline_and_crlf(store: Engine, tmp_path: Path) -> No
     data = REAL_21.read_bytes().splitlines()[:3]
     path = tmp_path / "Master.csv"
     path.write_bytes(b"\r\n".join(data))  # CRLF, and no newline at the end
-    assert ingest_csv(store, [path]).stored == 3
+    summary = ingest_csv(store, [path])  # the last line may be half-written: left for later
+    assert (summary.stored, summary.rejected, summary.left) == (2, 0, 1)
+    with path.open("ab") as out:
+        out.write(b"\r\n")
+    assert ingest_csv(store, [path]).stored == 1
     assert rows(store, "sequence") == [(0,), (1,), (2,)]
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_field(store: Engine, tmp_path: Path) -> None:
+    bare = tmp_path / "Master.csv"  # headerless: the mark leaked into accountcode
+    bare.write_bytes(b"\xef\xbb\xbf" + b"".join(REAL_21.read_bytes().splitlines(True)[:2]))
+    header = tmp_path / "export.csv"
+    header.write_bytes(b"\xef\xbb\xbf" + (FIXTURES / "vendor-export.csv").read_bytes())
+    summary = ingest_csv(store, [bare, header])
+    assert (summary.stored, summary.rejected) == (4, 0)
+    assert [r["accounting_code"] for r in records(store)[:2]] == [None, None]
+    assert records(store)[0]["uniqueid"] == "1706368044.0"
+    assert records(store)[2]["time"] == "2024-03-15 08:00:00"
+
+
+def test_broken_quoting_in_a_caller_id_is_stored_and_warned(store: Engine, tmp_path: Path) -> None:
+    good = REAL_21.read_bytes().splitlines(keepends=True)
+    broken = good[1].replace(b'"""90893692218"" <90893692218>"', b'"""Maria <101>"')
+    stray = good[2].replace(b'"""90893692218"" <90893692218>"', b'"""Jo""e"" <102>"')
+    master = tmp_path / "Master.csv"
+    master.write_bytes(good[0] + broken + stray + good[3])
+    reported: list[Reject] = []
+    summary = ingest_csv(store, [master], Options(report=reported.append))
+    assert (summary.stored, summary.rejected, reported) == (4, 0, [])
+    assert [r["caller_id"] for r in records(store)[1:3]] == ['"Maria <101>', '"Jo"e" <102>']
+    assert len(summary.warnings) == 2
+    assert summary.warnings[0].startswith(f"{master}:2: caller id '\"Maria <101>'")
+    assert "quotes do not pair" in summary.warnings[1] and f"{master}:3:" in summary.warnings[1]
+
+
+def test_a_queue_log_or_cel_file_says_which_command_reads_it(store: Engine, tmp_path: Path) -> None:
+    reported: list[Reject] = []
+    summary = ingest_csv(store, [FIXTURES / "queue_log"], Options(report=reported.append))
+    assert summary.stored == 0 and summary.rejected == len(reported) > 5
+    hinted = [r for r in reported if r.reason.endswith("use `cdrapi ingest queue-log`")]
+    assert len(hinted) == len(reported) - 1  # all but the fixture's "this is not a..." line
+    exported = tmp_path / "queue_log.csv"  # the queue_log table exported as CSV
+    exported.write_text(
+        "time,callid,queuename,agent,event,data1,data2,data3\n"
+        "2024-03-14 10:00:10,1710403210.700,suport,NONE,ENTERQUEUE,,0721555001,1\n"
+    )
+    cel = tmp_path / "cel.csv"  # cel_custom's default mapping
+    cel.write_text(
+        '"CHAN_START","2024-03-14 10:00:10","Ion Pop","0721555001","0721555001","","",'
+        '"101","from-pstn","PJSIP/orange-00000021","","","3","","1710403210.700",'
+        '"1710403210.700","","","",""\n'
+    )
+    reported.clear()
+    ingest_csv(store, [exported, cel], Options(report=reported.append))
+    assert [r.line for r in reported] == [1, 2, 1]
+    assert all("queue-log" in r.reason for r in reported[:2])
+    assert "CEL" in reported[2].reason and "not read CEL yet" in reported[2].reason

@@ -11,21 +11,24 @@ Three families, told apart by the data itself:
   lastapp, lastdata, start, answer, end, duration, billsec, disposition, amaflags,
   accountcode, uniqueid, userfield, sequence``, everything quoted (start is column 9).
 - **header** CSV exports: a first row of column names (FreePBX's ``calldate, clid,
-  src...`` or vendor exports' ``Start Time, Caller Number, Unique ID...``); ``--columns``
-  renames any other header (``"Ora=start,Numar=src"``) or gives the layout of a
-  headerless file (``clid,src,dst,...``).
+  src...`` or a vendor export's, see :mod:`cdrapi.ingest.headers`); ``--columns``
+  renames any other header (``"Ora=start,Numar=src"``, ``"Cost="`` ignores a column) or
+  gives the layout of a headerless file (``clid,src,dst,...``).
 
 Lines are physical lines. Bytes that are not UTF-8 are decoded per field as cp1252
-(latin-1 where cp1252 has no character), so a caller name keeps its letters.
+(latin-1 where cp1252 has no character), so a caller name keeps its letters. A UTF-8
+byte order mark starting a file is not part of its first field. In a header CSV (and a
+``--columns`` layout), as in SQL exports, an unquoted ``NULL`` or ``\\N`` is an empty
+value; a quoted ``"NULL"`` stays text. A caller id whose quotes do not pair
+(``"Maria <101>``) is stored as written and reported as a warning. A rejected line that
+looks like another source's (queue_log, CEL) says which command reads it.
 """
 
 from __future__ import annotations
 
 import csv
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import nullcontext
-from operator import itemgetter
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -35,6 +38,14 @@ from cdrapi.ingest.cdr import FIELDS, INDEX, is_datetime, looks_like_uniqueid
 from cdrapi.ingest.derive import Deriver
 from cdrapi.ingest.errors import LayoutError, Reject
 from cdrapi.ingest.files import FileSource, run_files
+from cdrapi.ingest.headers import (
+    HeaderLayout,
+    Layout,
+    column_layout,
+    header_layout,
+    unquoted_nulls,
+)  # fmt: skip
+from cdrapi.ingest.lookalikes import other_source
 from cdrapi.ingest.options import Options
 from cdrapi.ingest.queue_log import queue_fields_for_new_calls
 from cdrapi.ingest.recovery import Recovery
@@ -63,66 +74,7 @@ CUSTOM = (
     "accountcode", "uniqueid", "userfield", "sequence",
 )  # fmt: skip
 
-# Header names (lower case, letters and digits only) -> field.
-ALIASES: dict[str, str] = {name: name for name in FIELDS}
-for _field, _names in {
-    "start": "calldate starttime startdate start datetime callstart calltime",
-    "answer": "answertime answered answerdate",
-    "end": "endtime enddate hanguptime callend",
-    "clid": "callerid clid",
-    "src": "source callernumber callerid_number from fromnumber caller srcnumber",
-    "dst": "destination calleenumber callednumber dialednumber to tonumber callee",
-    "dcontext": "context destinationcontext",
-    "channel": "sourcechannel srcchannel",
-    "dstchannel": "destinationchannel dstchannel",
-    "lastapp": "application lastapplication app",
-    "lastdata": "lastapplicationdata appdata applicationdata",
-    "duration": "totalduration durationsec durationseconds",
-    "billsec": "billableseconds billsecs talktime billduration billableduration "
-    "talkduration billable",
-    "disposition": "status callstatus result",
-    "amaflags": "ama",
-    "accountcode": "account",
-    "uniqueid": "callid",
-    "did": "inbounddid didnumber",
-    "recordingfile": "recording recordingfilename",
-    "cnam": "callername",
-    "linkedid": "linkid",
-    "sequence": "seq",
-}.items():
-    for _name in _names.split():
-        ALIASES[_name] = _field
-
-
-def _norm(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower())
-
-
-Layout = Callable[[list[str]], Sequence[str]]
-
-
-def _layout(names: Sequence[str | None]) -> Layout:
-    """A function from a line's fields (as many as ``names``) to a raw CDR: the list
-    itself, padded, when the names are the first fields (cdr_csv with ``uniqueid`` and
-    ``newcdrcolumns``), else a tuple picked from it."""
-    if tuple(names) == FIELDS[: len(names)]:
-        padding = [""] * (len(FIELDS) - len(names))
-
-        def padded(fields: list[str]) -> list[str]:
-            fields.extend(padding)
-            return fields
-
-        return padded
-    where = {name: i for i, name in enumerate(names) if name}
-    getter = itemgetter(*(where.get(name, -1) for name in FIELDS))
-
-    def make(fields: list[str]) -> tuple[str, ...]:
-        fields.append("")
-        values: tuple[str, ...] = getter(fields)
-        return values
-
-    return make
-
+_layout = column_layout
 
 _CSV = {n: _layout(_BASE[:16] + tail) for n, tail in (
     (16, ()), (18, ("uniqueid", "userfield")), (19, _NEW),
@@ -131,19 +83,6 @@ _CSV = {n: _layout(_BASE[:16] + tail) for n, tail in (
 _CSV_UID = {17: _layout((*_BASE, "uniqueid")), 20: _layout((*_BASE, "uniqueid", *_NEW))}
 _CSV_USERFIELD = {17: _layout((*_BASE, "userfield")), 20: _layout((*_BASE, "userfield", *_NEW))}
 _CUSTOM = {n: _layout(CUSTOM[:n]) for n in range(15, 20)}
-
-
-def header_layout(names: Sequence[str], renames: dict[str, str] | None = None) -> Layout | None:
-    """The layout a header row gives, or ``None`` when it is not a header of CDR columns."""
-    renames = {_norm(k): v for k, v in (renames or {}).items()}
-    fields: list[str | None] = []
-    for name in names:
-        key = _norm(name)
-        fields.append(renames.get(key) or ALIASES.get(key))
-    known = {f for f in fields if f}
-    if "start" not in known or len(known) < 3 or any(is_datetime(n) for n in names):
-        return None
-    return _layout(fields)
 
 
 def parse_columns_option(value: str | None) -> tuple[dict[str, str], tuple[str, ...] | None]:
@@ -155,7 +94,7 @@ def parse_columns_option(value: str | None) -> tuple[dict[str, str], tuple[str, 
         renames = {}
         for item in items:
             header, _, name = item.partition("=")
-            if name.strip() not in INDEX:
+            if name.strip() and name.strip() not in INDEX:  # "Header=": ignore it
                 raise LayoutError(f"--columns: unknown field {name.strip()!r} (known: {_known()})")
             renames[header.strip()] = name.strip()
         return renames, None
@@ -283,16 +222,21 @@ def split_line(line: str) -> list[str] | str:
     return rows[0] if rows else []
 
 
+_CLID = INDEX["clid"]
+
+
 class CsvChunks:
     """Parses chunks of an Asterisk CSV file into batches (see :mod:`cdrapi.ingest.files`)."""
 
     def __init__(self, name: str, lines: LineParser, deriver: Deriver, recovery: Recovery) -> None:
         self.name, self.lines, self.deriver, self.recovery = name, lines, deriver, recovery
         self._skip_first = False
+        self._warned_dates = False
 
     def start_file(self, first_line: bytes) -> None:
         self.lines.forget()
-        text = first_line.decode("utf-8", "replace").rstrip("\r\n")
+        self._warned_dates = False
+        text = first_line.decode("utf-8", "replace").rstrip("\r\n").lstrip("\ufeff")
         self._skip_first = self.lines.read_header(text)
 
     def parse(self, data: bytes, first_line: int) -> Batch:
@@ -300,6 +244,11 @@ class CsvChunks:
             text, clean = data.decode("utf-8"), True
         except UnicodeDecodeError:
             text, clean = data.decode("utf-8", "surrogateescape"), False
+        if first_line == 1 and text.startswith("\ufeff"):
+            text = text[1:]  # a byte order mark: not part of the first field
+        header = self.lines.header
+        if isinstance(header, HeaderLayout):
+            header.learn(text)
         lines = text.split("\n")
         if lines[-1] == "":
             lines.pop()
@@ -311,12 +260,22 @@ class CsvChunks:
             batch = Batch(lines=len(lines))
             for i in range(start, len(lines)):
                 self._one(lines[i], first_line + i, clean, batch)
+        if isinstance(header, HeaderLayout) and header.guessed and not self._warned_dates:
+            self._warned_dates = True
+            batch.warnings.insert(0, Reject(
+                self.name, first_line + start,
+                "dates like 07/01/2026 read month first (MM/DD/YYYY): no day over 12 in "
+                "the file says otherwise; check the times", b"",
+            ))  # fmt: skip
         batch.recovered = self.recovery.track(batch.rows, batch.callbacks)
+        batch.directions = self.deriver.take_signs()
         return batch
 
     def _fast(self, lines: list[str], start: int, first: int, clean: bool, batch: Batch) -> None:
         reader = csv.reader(lines[start:] if start else lines)
         rows, layout_of, row_of = batch.rows, self.lines.layout, self.deriver.row
+        warnings = batch.warnings
+        nulls = self.lines.fixed is not None or self.lines.header is not None
         width, make = -1, None  # the layout of the line before, as in LineParser.cdr
         previous = 0
         for fields in reader:
@@ -329,42 +288,64 @@ class CsvChunks:
             previous = number
             if not fields:
                 continue
-            if not clean and not lines[start + number - 1].isascii():
+            line = lines[start + number - 1]
+            if not clean and not line.isascii():
                 fields = decode_fields(fields)
+            if nulls and ("NULL" in line or "\\N" in line):
+                fields = unquoted_nulls(line, fields)
             if len(fields) != width or make is None:
                 found = layout_of(fields)
                 if isinstance(found, str):
-                    self._reject(
-                        batch, lines[start + number - 1], first + start + number - 1, found, clean
-                    )
+                    self._reject(batch, line, first + start + number - 1, found, fields)
                     continue
                 width, make = len(fields), found
+            cdr = make(fields)
             try:
-                rows.append(row_of(make(fields)))
+                rows.append(row_of(cdr))
             except ValueError as exc:
-                self._reject(
-                    batch, lines[start + number - 1], first + start + number - 1, str(exc), clean
-                )
+                self._reject(batch, line, first + start + number - 1, str(exc))
+                continue
+            if cdr[_CLID].count('"') & 1:  # quotes that do not pair: stored, but reported
+                warnings.append(self._broken_clid(line, first + start + number - 1, cdr[_CLID]))
 
     def _one(self, line: str, number: int, clean: bool, batch: Batch) -> None:
         fields = split_line(line)
         if isinstance(fields, str):
-            self._reject(batch, line, number, fields, clean)
+            self._reject(batch, line, number, fields)
             return
         if not fields:
             return
         if not clean:
             fields = decode_fields(fields)
+        if (self.lines.fixed is not None or self.lines.header is not None) and (
+            "NULL" in line or "\\N" in line
+        ):
+            fields = unquoted_nulls(line, fields)
         cdr = self.lines.cdr(fields)
         if isinstance(cdr, str):
-            self._reject(batch, line, number, cdr, clean)
+            self._reject(batch, line, number, cdr, fields)
             return
         try:
             batch.rows.append(self.deriver.row(cdr))
         except ValueError as exc:
-            self._reject(batch, line, number, str(exc), clean)
+            self._reject(batch, line, number, str(exc))
+            return
+        if cdr[_CLID].count('"') & 1:
+            batch.warnings.append(self._broken_clid(line, number, cdr[_CLID]))
 
-    def _reject(self, batch: Batch, line: str, number: int, reason: str, clean: bool) -> None:
+    def _broken_clid(self, line: str, number: int, clid: str) -> Reject:
+        raw = line.encode("utf-8", "surrogateescape")
+        reason = f"caller id {clid!r}: its quotes do not pair; stored as written"
+        return Reject(self.name, number, reason, raw)
+
+    def _reject(
+        self, batch: Batch, line: str, number: int, reason: str, fields: Sequence[str] = ()
+    ) -> None:
+        """Reject ``line``; ``fields`` when it is no CDR layout (to say what it looks like)."""
+        if fields:
+            hint = other_source(line, fields)
+            if hint:
+                reason = f"{reason}: {hint}"
         raw = line.encode("utf-8", "surrogateescape")
         batch.rejects.append(Reject(self.name, number, reason, raw))
 
