@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from cdrapi.ingest import Options, SourceError, ingest_db
+from cdrapi.ingest import Options, Reject, SourceError, ingest_db
 from cdrapi.ingest.directory import directory_from
 from cdrapi.ingest.sqltable import source_url
 from cdrapi.settings import Settings
@@ -199,3 +199,28 @@ def test_unusable_sources_are_clear_errors(store: Engine, tmp_path: Path) -> Non
         ingest_db(store, "mysql://root:hunter2@127.0.0.1:1/asteriskcdrdb")
     assert "hunter2" not in str(caught.value) and "***" in str(caught.value)
     assert isinstance(caught.value.__cause__, Exception)
+
+
+def test_every_row_read_is_a_line_once(freepbx: tuple[str, Engine], store: Engine) -> None:
+    """Identical rows are lines (already there), rows read again in the lookback window
+    are not new lines, and a rejected row is reported once, not on every run."""
+    url, pbx = freepbx
+    twice = _row(3, "2024-03-14 10:02:00", sequence=7)
+    with pbx.begin() as conn:
+        _insert(conn, [_row(1, "2024-03-14 10:00:00", sequence=1), twice, twice, twice,
+                       _row(2, "2024-03-14 10:01:00", "WHATEVER", sequence=2)])  # fmt: skip
+    reported: list[Reject] = []
+    options = Options(Settings(timezone="UTC"), report=reported.append)
+    first = ingest_db(store, url, options)
+    assert (first.lines, first.stored, first.duplicates, first.rejected) == (5, 2, 2, 1)
+    assert [r.reason for r in reported] == [
+        "uniqueid '1710400000.2': unknown disposition 'WHATEVER'"
+    ]
+    again = ingest_db(store, url, options)  # the 3-hour lookback reads them all again
+    assert (again.lines, again.stored, again.duplicates, again.rejected) == (0, 0, 0, 0)
+    assert len(reported) == 1
+    with pbx.begin() as conn:
+        _insert(conn, [_row(4, "2024-03-14 10:03:00", sequence=1)] * 2)
+    third = ingest_db(store, url, options)
+    assert (third.lines, third.stored, third.duplicates, third.rejected) == (2, 1, 1, 0)
+    assert len(rows(store, "id")) == 3

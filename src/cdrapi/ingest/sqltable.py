@@ -5,14 +5,18 @@ The table's columns are looked up, so any of those schemas works: ``calldate`` (
 ``start``), the classic columns, and when present ``end``, ``answer``, ``uniqueid``,
 ``linkedid``, ``sequence``, ``peeraccount``, ``userfield``, and FreePBX's ``did``,
 ``recordingfile``, ``cnum``, ``cnam``. ``disposition`` and ``amaflags`` may be text or
-Asterisk's integers.
+Asterisk's integers. Without an ``end`` column, the end is left to derivation (start
+plus duration). A ``timestamptz`` calldate is stored as the PBX's local time (the
+``timezone`` setting), as Asterisk writes it elsewhere.
 
-Incremental reading: rows are read by ``calldate`` from the last watermark (the latest
-call start stored) minus ``lookback``. A CDR is inserted when its call *ends*, possibly
-by a transaction that commits late, so a row can appear behind the watermark; the
-lookback window (default 3 hours: longer than the longest call plus any commit delay) is
-read again on every poll, and rows already stored are recognised by their key
-(uniqueid and sequence, or the whole row), so nothing is skipped or doubled.
+Incremental reading (:mod:`cdrapi.ingest.sqlsource`): rows are read by ``calldate``
+from the last watermark (the latest call start read, in the column's own terms: an
+instant for ``timestamptz``, the local time for ``datetime``) minus ``lookback``. A CDR
+is inserted when its call *ends*, possibly by a transaction that commits late, so a row
+can appear behind the watermark; the lookback window (default 3 hours: longer than the
+longest call plus any commit delay) is read again on every poll, and rows already read
+are recognised by their key (uniqueid and sequence, or the whole row), so nothing is
+skipped or doubled, and a row read again is not counted again.
 """
 
 from __future__ import annotations
@@ -21,59 +25,28 @@ import csv
 import datetime as dt
 import hashlib
 import io
-import json
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, column, create_engine, inspect, select, table
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
-from sqlalchemy.types import Date, DateTime
+from sqlalchemy import Connection, Engine, column, inspect, select, table
+from sqlalchemy.exc import SQLAlchemyError
 
-from cdrapi.ingest.batch import Batch, commit
+from cdrapi.ingest.batch import Batch
 from cdrapi.ingest.cdr import FIELDS, INDEX
+from cdrapi.ingest.derive import Deriver
 from cdrapi.ingest.errors import Reject, SourceError
 from cdrapi.ingest.options import Options
 from cdrapi.ingest.queue_log import queue_fields_for_new_calls
+from cdrapi.ingest.recovery import Recovery
 from cdrapi.ingest.rejects import RejectFile
+from cdrapi.ingest.sqlsource import connect_source, poll_table, reason, safe_url, source_url
 from cdrapi.ingest.summary import Summary
-from cdrapi.store.writer import read_checkpoint
+from cdrapi.ingest.watermark import Clock, column_kind
+from cdrapi.store.schema import calls
 
-__all__ = ["connect_source", "ingest_db"]
+__all__ = ["connect_source", "ingest_db", "source_url"]
 
 _START_NAMES = ("calldate", "start", "starttime")
-BATCH = 5000
-
-
-def source_url(url: str) -> str:
-    """User-facing URL schemes onto SQLAlchemy drivers (PyMySQL for MariaDB/MySQL)."""
-    for prefix, driver in (
-        ("mysql://", "mysql+pymysql://"), ("mariadb://", "mysql+pymysql://"),
-        ("postgresql://", "postgresql+psycopg://"), ("postgres://", "postgresql+psycopg://"),
-    ):  # fmt: skip
-        if url.startswith(prefix):
-            url = driver + url[len(prefix) :]
-            break
-    if url.startswith("mysql+pymysql://") and "charset=" not in url:
-        url += ("&" if "?" in url else "?") + "charset=utf8mb4"
-    return url
-
-
-def connect_source(url: str) -> Engine:
-    """An engine for the PBX database at ``url``."""
-    try:
-        return create_engine(source_url(url), pool_pre_ping=True)
-    except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as exc:
-        raise SourceError(f"cannot use database URL {_safe(url)}: {exc}") from exc
-
-
-def _safe(url: str) -> str:
-    """``url`` as the user gave it, password hidden."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "(invalid URL)"
 
 
 def _text(value: Any, zone: dt.tzinfo | None = None) -> str:
@@ -92,61 +65,71 @@ def _text(value: Any, zone: dt.tzinfo | None = None) -> str:
 
 
 class _Table:
-    """The PBX table's columns and how to read raw CDRs from it."""
+    """The PBX table's columns, how to read raw CDRs from it, and what to do with them
+    (a :class:`~cdrapi.ingest.sqlsource.TableRows`)."""
 
-    def __init__(
-        self, source: Engine, name: str, where: str, zone: dt.tzinfo | None = None
-    ) -> None:
+    keys_in_store = True
+    deriver: Deriver  # set once the store's directory is known
+    recovery: Recovery
+
+    def __init__(self, source: Engine, table_name: str, url: str, zone: dt.tzinfo) -> None:
         self.zone = zone
+        self.name = f"db:{safe_url(url)}#{table_name}"[:255]
         try:
-            found = {c["name"].lower(): c for c in inspect(source).get_columns(name)}
+            found = {c["name"].lower(): c for c in inspect(source).get_columns(table_name)}
         except SQLAlchemyError as exc:
-            raise SourceError(f"cannot read table {name!r} of {where}: {_reason(exc)}") from exc
+            raise SourceError(
+                f"cannot read table {table_name!r} of {safe_url(url)}: {reason(exc)}"
+            ) from exc
         start = next((n for n in _START_NAMES if n in found), None)
         if start is None:
             raise SourceError(
-                f"table {name!r} has no calldate column: is it an Asterisk cdr table?"
+                f"table {table_name!r} has no calldate column: is it an Asterisk cdr table?"
             )
-        self.start = start
-        self.dated = isinstance(found[start]["type"], DateTime | Date)
+        self.clock = Clock(column_kind(found[start]["type"], source.dialect.name), self.zone)
         names = {n: found[n]["name"] for n in found}
         wanted = [n for n in FIELDS if n in names and n != "start"]
         self.fields = [INDEX["start"], *(INDEX[n] for n in wanted)]
         self.columns: list[Any] = [column(names[start]), *(column(names[n]) for n in wanted)]
-        self.table = table(name, *self.columns)
-        self.has_end = "end" in names
+        self.table = table(table_name, *self.columns)
 
-    def select(self, since: str | None) -> Any:
+    def select(self, bound: Any) -> Any:
         query = select(*self.columns).order_by(self.columns[0])
-        if since is not None:
-            bound: Any = dt.datetime.fromisoformat(since) if self.dated else since
+        if bound is not None:
             query = query.where(self.columns[0] >= bound)
         return query
 
-    def cdr(self, row: Sequence[Any]) -> list[str]:
+    def read(self, row: Sequence[Any]) -> tuple[str, Any, list[str]]:
         values = [""] * len(FIELDS)
+        zone = self.zone
         for index, value in zip(self.fields, row, strict=True):
-            values[index] = _text(value, self.zone)
-        if not self.has_end and values[INDEX["start"]] and values[INDEX["duration"]].isdigit():
-            try:
-                began = dt.datetime.fromisoformat(values[INDEX["start"]])
-                ended = began + dt.timedelta(seconds=int(values[INDEX["duration"]]))
-                values[INDEX["end"]] = ended.strftime("%Y-%m-%d %H:%M:%S")
-            except ValueError:
-                pass
-        return values
+            values[index] = _text(value, zone)
+        return _identity(values), row[0], values
 
+    def take(self, cdr: list[str], number: int, batch: Batch) -> bool:
+        try:
+            batch.rows.append(self.deriver.row(cdr))
+        except ValueError as exc:
+            why = f"uniqueid {cdr[INDEX['uniqueid']]!r}: {exc}"
+            batch.rejects.append(Reject(self.name, number, why, _csv_line(cdr)))
+            return False
+        return True
 
-def _reason(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None)
-    return str(orig or exc).strip().splitlines()[0]
+    def known(self, conn: Connection, since: str) -> Iterable[str]:
+        query = select(calls.c.source_key).where(calls.c.time >= since)
+        return (str(key) for key in conn.execute(query).scalars() if key)
+
+    def finish(self, batch: Batch) -> None:
+        batch.recovered = self.recovery.track(batch.rows, batch.callbacks)
+        batch.directions = self.deriver.take_signs()
 
 
 def _identity(cdr: Sequence[str]) -> str:
+    """The row's key, as derivation makes it (``calls.source_key``)."""
     uid, seq = cdr[INDEX["uniqueid"]], cdr[INDEX["sequence"]]
     if uid and seq:
-        return f"{uid}:{seq}"
-    return hashlib.blake2b("\x1f".join(cdr).encode(), digest_size=16).hexdigest()
+        return f"u:{uid}:{seq}"
+    return "h:" + hashlib.blake2b("\x1f".join(cdr).encode(), digest_size=16).hexdigest()
 
 
 def _csv_line(cdr: Sequence[str]) -> bytes:
@@ -168,86 +151,18 @@ def ingest_db(
     """Import the Asterisk ``cdr`` table at ``url``; with ``follow``, poll it until
     ``options.stop`` is set."""
     options = options or Options()
-    source_engine = connect_source(url)
-    name = f"db:{_safe(url)}#{table_name}"[:255]
-    summary = Summary()
+    source = connect_source(url)
     rejects = RejectFile(options.rejects, options.report)
-    started = time.perf_counter()
     try:
-        pbx = _Table(source_engine, table_name, _safe(url), options.zone())
+        pbx = _Table(source, table_name, url, options.zone())  # before the store is touched
         options.prepare(engine)
-        deriver, recovery = options.deriver(), options.recovery()
-        saved = None if options.from_start else read_checkpoint(engine, name)
-        watermark: str | None = json.loads(saved)["watermark"] if saved else None
-        seen: dict[str, str] = {}
-        while True:
-            since = None
-            if watermark is not None:
-                since = (dt.datetime.fromisoformat(watermark) - lookback).strftime(
-                    "%Y-%m-%d %H:%M:%S"
-                )
-                seen = {key: when for key, when in seen.items() if when >= since}
-            for batch, mark in _batches(
-                source_engine, pbx, since, seen, deriver, name, watermark, lookback
-            ):
-                batch.recovered = recovery.track(batch.rows, batch.callbacks)
-                watermark = mark
-                batch.checkpoint = (name, json.dumps({"watermark": watermark}))
-                stored = commit(engine, batch, rejects, queue_fields_for_new_calls)
-                summary.add(batch.lines, stored, len(batch.rows), len(batch.rejects))
-                summary.seconds = time.perf_counter() - started
-                if options.progress is not None:
-                    options.progress(summary)
-            if not follow or (options.stop is not None and options.stop.wait(interval)):
-                break
-            if options.stop is None:
-                time.sleep(interval)
+        pbx.deriver, pbx.recovery = options.deriver(), options.recovery()
+        return poll_table(
+            engine, source, pbx, rejects=rejects, summary=Summary(),
+            after=queue_fields_for_new_calls, from_start=options.from_start, follow=follow,
+            lookback=lookback, interval=interval, stop=options.stop,
+            progress=options.progress,
+        )  # fmt: skip
     finally:
         rejects.close()
-        source_engine.dispose()
-    summary.seconds = time.perf_counter() - started
-    return summary
-
-
-def _batches(
-    source: Engine,
-    pbx: _Table,
-    since: str | None,
-    seen: dict[str, str],
-    deriver: Any,
-    name: str,
-    watermark: str | None,
-    lookback: dt.timedelta,
-) -> Iterator[tuple[Batch, str | None]]:
-    """Batches of the rows from ``since`` on that ``seen`` does not hold yet."""
-    batch = Batch()
-    try:
-        with source.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=BATCH).execute(
-                pbx.select(since)
-            )
-            for number, row in enumerate(result, 1):
-                cdr = pbx.cdr(row)
-                key, when = _identity(cdr), cdr[INDEX["start"]]
-                if key in seen:
-                    continue
-                batch.lines += 1
-                try:
-                    batch.rows.append(deriver.row(cdr))
-                except ValueError as exc:
-                    reason = f"uniqueid {cdr[INDEX['uniqueid']]!r}: {exc}"
-                    batch.rejects.append(Reject(name, number, reason, _csv_line(cdr)))
-                seen[key] = when
-                if when and (watermark is None or when > watermark):
-                    watermark = when
-                if batch.lines >= BATCH:
-                    yield batch, watermark
-                    batch = Batch()
-                    if len(seen) > 20 * BATCH and watermark:  # a long first read: keep the window
-                        horizon = (dt.datetime.fromisoformat(watermark) - lookback).isoformat(" ")
-                        for old in [k for k, w in seen.items() if w < horizon]:
-                            del seen[old]
-    except SQLAlchemyError as exc:
-        raise SourceError(f"cannot read {name}: {_reason(exc)}") from exc
-    if batch.lines:
-        yield batch, watermark
+        source.dispose()
