@@ -28,7 +28,7 @@ from tests.data import load, sample_rows
 
 TOKEN = "client-test-token"
 KEY = "client-test-key"
-FAST = Retry(attempts=3, backoff=0.01, max_backoff=0.05)
+FAST = Retry(retry_for=0.3, backoff=0.01, max_backoff=0.05)  # gives up after 0.3 s
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -65,6 +65,7 @@ class Switch:
     faults: deque[Fault] = field(default_factory=deque)
     always: Fault | None = None
     delay: float = 0.0  # added to every request
+    choose: Callable[[Seen], Fault | None] | None = None  # the fault for a request, by content
     requests: list[Seen] = field(default_factory=list)
     in_flight: int = 0
     most_in_flight: int = 0
@@ -73,6 +74,7 @@ class Switch:
         self.faults.clear()
         self.always = None
         self.delay = 0.0
+        self.choose = None
         self.requests.clear()
         self.most_in_flight = 0
 
@@ -98,8 +100,11 @@ class Switch:
             body += message.get("body", b"")
             more = message.get("more_body", False)
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        self.requests.append(Seen(scope["method"], scope["path"], headers, body, time.time()))
+        seen = Seen(scope["method"], scope["path"], headers, body, time.time())
+        self.requests.append(seen)
         fault = self.faults.popleft() if self.faults else self.always
+        if fault is None and self.choose is not None:
+            fault = self.choose(seen)
         if self.delay:
             await asyncio.sleep(self.delay)
         if fault is not None:

@@ -95,12 +95,18 @@ def test_a_server_that_keeps_failing_is_reported_after_the_retries(
     server: Server, tmp_path: Path
 ) -> None:
     server.switch.always = Fault(status=503, retry_after="0")
-    code, _, stderr = invoke(
-        server.url, "--token", TOKEN, "--retries", "2", "-o", str(tmp_path / "x.jsonl")
-    )
+    out = tmp_path / "x.jsonl"
+    code, _, stderr = invoke(server.url, "--token", TOKEN, "--retry-for", "0.4s", "-o", str(out))
     assert code == 1
-    assert stderr.strip().splitlines()[-1].startswith(f"Error: HTTP 503 from {server.url}")
-    assert len(server.switch.requests) == 3
+    *notices, error = stderr.strip().splitlines()
+    assert error.startswith(f"Error: HTTP 503 from {server.url}")
+    assert error.endswith(
+        f"(gave up after retrying for 0.4s). {out} is left as it was "
+        "(with a state file, a pull resumes)."
+    )
+    assert notices[-1].endswith("; retrying for up to 0.4s")
+    assert len(server.switch.requests) >= 2
+    assert not out.exists()
 
 
 @pytest.mark.parametrize(

@@ -2,13 +2,20 @@
 
 cdrapi pull https://pbx.example.com --token T --from 2024-01-01 -o calls.parquet
 cdrapi pull https://pbx.example.com --token T --state sync.json -o sqlite:///calls.db
+
+While the server is down (a restart, say), the pull waits for it for up to ``--retry-for``
+(60 s by default), saying so on stderr; beyond that it stops with an error that names the
+state file, which the next run resumes from.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -30,6 +37,55 @@ def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> str 
     if value is not None and not _WHEN.fullmatch(value.strip()):
         raise click.BadParameter("expected YYYY-MM-DD, YYYY-MM-DD HH:MM or YYYY-MM-DD HH:MM:SS")
     return None if value is None else value.strip()
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``90``, ``90s``, ``1.5s``, ``500ms``, ``2m``, ``1h30m``; ValueError if not."""
+    compact = text.strip().lower().replace(" ", "")
+    if re.fullmatch(r"\d+(?:\.\d+)?", compact):
+        return float(compact)
+    parts = _DURATION_PART.findall(compact)
+    if not parts or "".join(number + unit for number, unit in parts) != compact:
+        raise ValueError(f"not a duration: {text!r} (expected e.g. 60s, 5m, 1h30m, 0)")
+    return sum(float(number) * _UNITS[unit] for number, unit in parts)
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+class _Notices(logging.Handler):
+    """The client's notices (the server is down, it answers again) on stderr, each on a
+    line of its own even while a progress bar is drawn."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        super().__init__(logging.INFO)
+        self.progress = progress
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.progress is not None:
+            self.progress.end_line()
+        click.echo(record.getMessage(), err=True)
+
+
+@contextmanager
+def _notices(progress: Progress | None) -> Iterator[None]:
+    logger = logging.getLogger("cdrapi.client")
+    handler = _Notices(progress)
+    logger.addHandler(handler)
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
 
 
 def parse_filters(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -126,11 +182,17 @@ def parse_filters(pairs: tuple[str, ...]) -> dict[str, Any]:
     help="Seconds to wait for the server before a try counts as failed.",
 )
 @click.option(
-    "--retries",
-    type=click.IntRange(0, 50),
-    default=4,
+    "--retry-for",
+    "retry_for",
+    default="60s",
+    callback=_duration,
     show_default=True,
-    help="Retries of a request that failed on 5xx, 429 or the network.",
+    metavar="DURATION",
+    help="How long to wait out a server that is down (connection refused or dropped, "
+    "timeouts, HTTP 429, 500, 502, 503, 504), from the outage's first failure: retries "
+    "back off from 0.5 s to 10 s, with jitter. Then the pull stops with an error; with "
+    "--state the state file is intact and the next run resumes. 0 = no retry. "
+    "E.g. 90s, 5m, 1h.",
 )
 @click.option(
     "--checkpoint-every",
@@ -161,7 +223,7 @@ def pull(
     use_json: bool,
     concurrency: int,
     timeout: float,
-    retries: int,
+    retry_for: float,
     checkpoint_seconds: float,
     show_progress: bool,
 ) -> None:
@@ -170,6 +232,10 @@ def pull(
     URL is the server's address or its /api/cdr endpoint. Without --state, OUT is
     replaced whole once the pull succeeds; with it, new calls are added to OUT and an
     interrupted pull resumes where it stopped.
+
+    A server that goes down (a restart) is waited for, up to --retry-for (60s): the pull
+    carries on when it is back. If it stays down longer, the pull stops with an error
+    saying the state file is intact; run the same command again to resume.
     """
     try:
         endpoint(url)
@@ -189,7 +255,7 @@ def pull(
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     progress = Progress() if show_progress else None
     try:
-        with clean_errors(ClientError):
+        with _notices(progress), clean_errors(ClientError):
             result = pull_calls(
                 url,
                 token,
@@ -201,7 +267,7 @@ def pull(
                 concurrency=concurrency,
                 table=table,
                 timeout=timeout,
-                retry=Retry(attempts=retries + 1),
+                retry=Retry(retry_for=retry_for),
                 progress=progress,
                 checkpoint_seconds=checkpoint_seconds,
             )

@@ -9,6 +9,15 @@ holding at most ``2 * concurrency`` pages.
     with Client("https://pbx.example.com", token="...", api_key="...") as client:
         for record in client.iter_records(direction="IN", date_between=(date(2024, 1, 1), None)):
             ...
+
+Retries: ``retry=Retry(retry_for=60.0, backoff=0.5, max_backoff=10.0, max_retry_after=60.0)``
+(the default). Refused or dropped connections, timeouts, 429 and 500/502/503/504 are tried
+again, with exponential backoff and full jitter (honouring ``Retry-After``, capped), for up
+to ``retry_for`` seconds from the first failure of an outage; then the last error is
+raised. A client's requests share that budget: with four in flight, a server restart is
+waited out once, not used up four times as fast, and when one request gets through the
+others try again at once. ``Retry(retry_for=0)`` never retries. Other 4xx are never
+retried. See :mod:`cdrapi.client.retry`.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ import httpx
 from cdrapi.client.errors import ResponseError, TransportError
 from cdrapi.client.exchange import Page, Record, endpoint, read_page, request_body
 from cdrapi.client.filters import encode_filters
-from cdrapi.client.retry import Retry
+from cdrapi.client.retry import Outage, Retry
 from cdrapi.client.state import SyncState
 from cdrapi.client.walk import Walk
 
@@ -63,6 +72,8 @@ class _Base:
         self.api_key = api_key or None
         self.json = json
         self.retry = retry or Retry()
+        """The retry policy (:class:`~cdrapi.client.retry.Retry`)."""
+        self._outage = Outage()
         self._headers = {
             "Authorization": f"Bearer {token}",
             "Accept": "application/json",
@@ -113,7 +124,7 @@ class Client(_Base):
                 raise self._failed(exc) from exc
             return read_page(response, filters)
 
-        return self.retry.call(attempt)
+        return self.retry.call(attempt, self._outage)
 
     def page(self, page: int = 1, **filters: Any) -> Page:
         """One page of the calls matching ``filters`` (Python values, see ``filters``)."""
@@ -207,7 +218,7 @@ class AsyncClient(_Base):
                 raise self._failed(exc) from exc
             return read_page(response, filters)
 
-        return await self.retry.acall(attempt)
+        return await self.retry.acall(attempt, self._outage)
 
     async def page(self, page: int = 1, **filters: Any) -> Page:
         """One page of the calls matching ``filters``."""

@@ -9,12 +9,13 @@ mean the caller passed a wrong argument)::
     │   ├── SignatureError        403  api_hash missing or wrong: check the api_key
     │   ├── InvalidRequestError   400  a bad filter or page; .messages are the server's
     │   ├── RateLimitError        429  too many requests (retried, honouring Retry-After)
-    │   └── ServerError           5xx  the server failed (retried)
+    │   └── ServerError           5xx  the server failed (500, 502, 503, 504 retried)
     ├── StateError                the sync state file is unreadable, busy or another pull's
     └── OutputError               the output cannot be written
 
-Transport errors are retried too. httpx's exceptions never escape: they are translated
-here, at the boundary, and kept as ``__cause__``.
+Transport errors are retried too (``retryable``; see :mod:`cdrapi.client.retry`). httpx's
+exceptions never escape: they are translated here, at the boundary, and kept as
+``__cause__``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 __all__ = [
+    "RETRY_STATUSES",
     "APIError",
     "AuthenticationError",
     "ClientError",
@@ -41,6 +43,11 @@ class ClientError(Exception):
     """Base of every error the cdrapi client raises."""
 
     retryable = False
+    """Whether trying the same request again may succeed."""
+
+    def add_detail(self, detail: str) -> None:
+        """End the message with ``detail`` (what was tried, what is left as it was)."""
+        self.args = (f"{self}{detail}", *self.args[1:])
 
 
 class TransportError(ClientError):
@@ -91,10 +98,17 @@ class RateLimitError(APIError):
     retryable = True
 
 
-class ServerError(APIError):
-    """5xx: the server failed to answer."""
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
+"""The 5xx statuses worth a retry: a failure of the moment (a restart, a store reconnecting,
+a proxy with no upstream). 501, 505 and the like would fail the same way again."""
 
-    retryable = True
+
+class ServerError(APIError):
+    """5xx: the server failed to answer (retried when in ``RETRY_STATUSES``)."""
+
+    @property
+    def retryable(self) -> bool:  # type: ignore[override]
+        return self.status_code in RETRY_STATUSES
 
 
 class StateError(ClientError):

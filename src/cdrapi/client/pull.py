@@ -21,6 +21,12 @@ table), and a pull that is killed resumes where it stopped, exactly once:
 
 The state never runs ahead of durable data (nothing lost), staging is cut back to its
 checkpoint and rows are upserted by id (nothing doubled).
+
+When the server stays down longer than the retry policy allows (``retry``, by default 60 s
+from an outage's first failure; see :mod:`cdrapi.client.retry`), the pull checkpoints what
+it has written (step 3) and raises the last error, its message saying that the state file
+is intact and the next pull resumes from it (without ``state``: that the output is left as
+it was).
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from typing import Any
 import httpx
 
 from cdrapi.client.client import AsyncClient
-from cdrapi.client.errors import OutputError
+from cdrapi.client.errors import ClientError, OutputError
 from cdrapi.client.filters import encode_filters
 from cdrapi.client.outputs import Output, is_database_url, open_output, publish_file
 from cdrapi.client.retry import Retry
@@ -88,7 +94,9 @@ def pull(
 
     ``output``: a ``.jsonl``, ``.csv`` or ``.parquet`` path, or a ``sqlite:///`` or
     ``postgresql://`` URL (table ``table``). ``state``: a sync state file, for incremental
-    and resumable pulls. Raises :class:`~cdrapi.client.errors.ClientError` subclasses.
+    and resumable pulls. ``retry``: how long to wait out a server that is down
+    (default :class:`~cdrapi.client.retry.Retry`: 60 s from an outage's first failure).
+    Raises :class:`~cdrapi.client.errors.ClientError` subclasses.
     """
     return _run_loop(
         apull(
@@ -154,6 +162,10 @@ async def apull(
         try:
             run = _Run(client, sink, sync_state, progress, checkpoint_seconds)
             records, last_id = await run.go(wire)
+        except ClientError as error:
+            if error.retryable:  # the server failed for longer than the retry policy allows
+                error.add_detail(_left_as_it_was(sink, sync_state))
+            raise
         finally:
             if sync_state is not None:
                 sync_state.close()
@@ -241,19 +253,28 @@ class _Run:
     async def _copy(self, filters: dict[str, Any], after: int | None) -> tuple[int, int | None]:
         """Step 2 (and 3): fetch and write, checkpointing as we go."""
         done, total, last_id = 0, None, after
+        saved = after
         due = time.monotonic() + self.checkpoint_seconds
-        async with contextlib.aclosing(self.client.walk(filters, after)) as pages:
-            async for page in pages:
-                if page.current_page == 1:  # a new round: its row_count is what is left
-                    total = done + page.row_count
-                self.sink.write(page.records)
-                done += len(page.records)
-                last_id = page.last_id
-                if self.progress is not None:
-                    self.progress(done, total)
-                if self.state is not None and time.monotonic() >= due:
-                    self.checkpoint(self.state, last_id)
-                    due = time.monotonic() + self.checkpoint_seconds
+        try:
+            async with contextlib.aclosing(self.client.walk(filters, after)) as pages:
+                async for page in pages:
+                    if page.current_page == 1:  # a new round: its row_count is what is left
+                        total = done + page.row_count
+                    self.sink.write(page.records)
+                    done += len(page.records)
+                    last_id = page.last_id
+                    if self.progress is not None:
+                        self.progress(done, total)
+                    if self.state is not None and time.monotonic() >= due:
+                        self.checkpoint(self.state, last_id)
+                        saved = last_id
+                        due = time.monotonic() + self.checkpoint_seconds
+        except ClientError as error:
+            # The server gave out between two pages: keep what was written, so the next
+            # run asks only for the rest.
+            if error.retryable and self.state is not None and last_id != saved:
+                self.checkpoint(self.state, last_id)
+            raise
         if self.progress is not None:
             self.progress(done, max(total or 0, done))
         return done, last_id
@@ -278,6 +299,16 @@ class _Run:
         state.output = _published(sink.target)
         state.publishing = None
         state.save()
+
+
+def _left_as_it_was(sink: Output, state: SyncState | None) -> str:
+    """What a pull that gave up on the server leaves behind, for its error message."""
+    if state is not None:
+        return (
+            f". The state file {state.path} is intact: run the same pull again to resume "
+            "where this one stopped."
+        )
+    return f". {sink.name} is left as it was (with a state file, a pull resumes)."
 
 
 def _published(target: str) -> dict[str, Any] | None:
