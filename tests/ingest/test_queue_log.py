@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from sqlalchemy import Engine
+import pytest
+from sqlalchemy import Engine, select
 
 from cdrapi.ingest import Options, Reject, ingest_csv, ingest_queue_log
 from cdrapi.ingest.directory import directory_from
 from cdrapi.protocol.records import COLUMNS, record
+from cdrapi.settings import Settings
+from cdrapi.store.schema import queue_calls
 from tests.ingest.conftest import FIXTURES, rows
 
 QUEUE_LOG = FIXTURES / "queue_log"
@@ -82,10 +86,6 @@ def test_cdrs_after_the_queue_log_get_its_fields(store: Engine, tmp_path: Path) 
 
 def test_other_transfers_and_completions(store: Engine) -> None:
     ingest_queue_log(store, QUEUE_LOG)
-    from sqlalchemy import select
-
-    from cdrapi.store.schema import queue_calls
-
     with store.connect() as conn:
         saved = {r.callid: r for r in conn.execute(select(queue_calls))}
     assert saved["1710404100.750"].transfers == "attended Agent/102 -> 1710404150.760"
@@ -93,3 +93,29 @@ def test_other_transfers_and_completions(store: Engine) -> None:
     assert saved["1710404400.780"].queue_log.endswith("COMPLETECALLER PJSIP/101 talk 95s")
     assert saved["1710404000.740"].call_codes == "queue exit empty"
     assert "NONE" not in saved  # QUEUESTART has no call
+
+
+EXPORTS = Path(__file__).parents[1] / "fixtures" / "queue_log"
+
+
+@pytest.mark.parametrize("export", ["queue_log_export.csv", "queuelog_epoch.csv"])
+def test_csv_exports_of_the_queue_log_table(store: Engine, tmp_path: Path, export: str) -> None:
+    """An SQL tool's export (quoted, ``NULL``, local datetimes, an ``id`` column) and a
+    semicolon one (epoch times, the arguments in one ``data`` column): found by their
+    header, they give the same fields, and the same instants, as the pipe file."""
+    master = tmp_path / "Master.csv"
+    _write_cdrs(master)
+    ingest_csv(store, [master], Options(directory=DIRECTORY))
+    reported: list[Reject] = []
+    options = Options(Settings(timezone="Europe/Bucharest"), report=reported.append)
+    summary = ingest_queue_log(store, EXPORTS / export, options)
+    assert [(r.line, r.reason[:8]) for r in reported] == [(13, "expected")]
+    assert summary.updated == 4 and summary.lines == 21  # the header, 20 lines
+    _check(store)
+    with store.connect() as conn:
+        events = conn.execute(
+            select(queue_calls.c.events).where(queue_calls.c.callid == "1710403210.700")
+        ).scalar()
+    assert json.loads(str(events))[0] == [
+        1710403210, "1710403210.700", "suport", "NONE", "ENTERQUEUE", ["", "0721555001", "1"]
+    ]  # fmt: skip

@@ -23,10 +23,19 @@ TRANSFER           extension|context|holdtime|calltime (before Asterisk 12)
 =================  ==================================================================
 
 Other events (and lines of no call, callid ``NONE``) are read and skipped.
+
+The same events come from where PBXs keep them: the pipe file, a CSV export of a
+queue_log table (found by its header row: ``time,callid,queuename,agent,event,data1,...``
+or ``...,data``, comma or semicolon separated, ``time`` a date and time in the PBX's
+zone or epoch seconds, ``NULL``/``\\N`` for nothing), and the table itself
+(:mod:`cdrapi.ingest.queue_log_table`). :data:`QUEUE_COLUMNS` names the columns each
+field may have (FreePBX/PBXware, Asterisk's realtime ``queue_log``, QueueMetrics).
 """
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,7 +53,10 @@ from cdrapi.ingest.summary import Summary
 from cdrapi.store.schema import calls, queue_calls
 from cdrapi.store.writer import upsert
 
-__all__ = ["QueueChunks", "ingest_queue_log", "queue_fields_for_new_calls", "summarize"]
+__all__ = [
+    "QUEUE_COLUMNS", "QueueChunks", "QueueStore", "call_event", "epoch_of", "event_data",
+    "ingest_queue_log", "queue_columns", "queue_fields_for_new_calls", "summarize",
+]  # fmt: skip
 
 Event = tuple[int, str, str, str, str, tuple[str, ...]]
 _CALL_EVENTS = frozenset(
@@ -52,15 +64,93 @@ _CALL_EVENTS = frozenset(
     "EXITEMPTY RINGNOANSWER RINGCANCELED BLINDTRANSFER ATTENDEDTRANSFER TRANSFER".split()
 )
 
+#: The column names of each field in queue_log tables and their CSV exports (lower case):
+#: Asterisk's realtime table and FreePBX/PBXware (``time, callid, queuename, agent,
+#: event, data1..data5`` or one ``data`` joined by ``|``), QueueMetrics (``time_id,
+#: call_id, queue, agent, verb``).
+QUEUE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "time": ("time", "time_id", "timestamp", "eventtime", "event_time"),
+    "callid": ("callid", "call_id", "uniqueid"),
+    "queue": ("queuename", "queue", "qname", "queue_name"),
+    "agent": ("agent", "membername", "member"),
+    "event": ("event", "verb", "action"),
+    "data": ("data",),
+    **{f"data{n}": (f"data{n}",) for n in range(1, 6)},
+}
+_NULLS = frozenset(("NULL", "\\N"))
+_SEPARATORS = (",", ";", "\t")
+
+
+def queue_columns(names: Sequence[str]) -> dict[str, int] | None:
+    """Field -> position for a queue_log table's (or export's) column ``names``, or
+    ``None`` when they are not one (no time, callid, event or data columns)."""
+    found: dict[str, int] = {}
+    lowered = [name.strip().strip('"').strip().lower() for name in names]
+    for field, aliases in QUEUE_COLUMNS.items():
+        for alias in aliases:
+            if alias in lowered:
+                found[field] = lowered.index(alias)
+                break
+    needed = {"time", "callid", "queue", "agent", "event"}
+    if not needed <= found.keys() or not ({"data", "data1"} & found.keys()):
+        return None
+    return found
+
+
+def call_event(
+    epoch: int, callid: str, queue: str, agent: str, event: str, data: Sequence[str]
+) -> Event | None:
+    """The event of a queued call (``None``: another event, or no call)."""
+    if event not in _CALL_EVENTS or callid in ("", "NONE"):
+        return None
+    return (epoch, callid, queue, agent, event, tuple(data))
+
+
+def event_data(values: Sequence[str], columns: dict[str, int]) -> list[str]:
+    """The event's data fields: ``data1``..``data5`` (trailing empty ones dropped) or
+    the one ``data`` column split at ``|``."""
+    if "data1" in columns:
+        data = [values[columns[f"data{n}"]] if f"data{n}" in columns else "" for n in range(1, 6)]
+        while data and not data[-1]:
+            data.pop()
+        return data
+    joined = values[columns["data"]]
+    return joined.split("|") if joined else []
+
+
+def epoch_of(value: str, zone: dt.tzinfo) -> int:
+    """Epoch seconds of a queue_log time: epoch digits, or a date and time (with an
+    offset, or local in ``zone``); raises ValueError."""
+    text = value.strip()
+    if text.replace(".", "", 1).isdigit():
+        return int(float(text))
+    when = dt.datetime.fromisoformat(text)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=zone)
+    return int(when.timestamp())
+
 
 class QueueChunks:
-    """Parses chunks of a queue_log file into batches of events."""
+    """Parses chunks of a queue_log file (the pipe file, or a CSV export of a queue_log
+    table: see :func:`start_file`) into batches of events."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+    def __init__(self, name: str, zone: dt.tzinfo = dt.UTC) -> None:
+        self.name, self.zone = name, zone
+        self.columns: dict[str, int] | None = None  # a CSV export's, from its header
+        self.separator = ","
 
     def start_file(self, first_line: bytes) -> None:
-        pass
+        """A CSV export is known by its header row; a pipe file has none."""
+        self.columns = None
+        header = first_line.decode("utf-8", "replace").lstrip("\ufeff").rstrip("\r\n")
+        if "|" in header.split(",", 1)[0]:
+            return
+        for separator in _SEPARATORS:
+            names = next(csv.reader([header], delimiter=separator), [])
+            columns = queue_columns(names)
+            if columns is not None:
+                self.columns, self.separator = columns, separator
+                return
 
     def parse(self, data: bytes, first_line: int) -> Batch:
         chunk = data.split(b"\n")
@@ -72,18 +162,46 @@ class QueueChunks:
                 line = raw.decode("utf-8").rstrip("\r")
             except UnicodeDecodeError:
                 line = raw.decode("cp1252", "replace").rstrip("\r")
-            if not line.strip():
-                continue
-            parts = line.split("|")
-            if len(parts) < 5 or not parts[0].strip().isdigit():
-                why = "expected epoch|callid|queue|agent|event|data..."
+            if not line.strip() or (number == 1 and self.columns is not None):
+                continue  # an empty line, the header
+            if self.columns is not None:
+                why = self._csv_line(line, batch)
+            else:
+                why = self._pipe_line(line, batch)
+            if why:
                 batch.rejects.append(Reject(self.name, number, why, raw))
-                continue
-            epoch, callid, queue, agent, event, *rest = parts
-            if event not in _CALL_EVENTS or callid in ("", "NONE"):
-                continue
-            batch.events.append((int(epoch), callid, queue, agent, event, tuple(rest)))
         return batch
+
+    def _pipe_line(self, line: str, batch: Batch) -> str | None:
+        parts = line.split("|")
+        if len(parts) < 5 or not parts[0].strip().isdigit():
+            return "expected epoch|callid|queue|agent|event|data..."
+        epoch, callid, queue, agent, event, *rest = parts
+        found = call_event(int(epoch), callid, queue, agent, event, rest)
+        if found is not None:
+            batch.events.append(found)
+        return None
+
+    def _csv_line(self, line: str, batch: Batch) -> str | None:
+        columns = self.columns
+        assert columns is not None
+        values = next(csv.reader([line], delimiter=self.separator), [])
+        if len(values) <= max(columns.values()):
+            return (
+                f"expected {max(columns.values()) + 1} columns (as the header), got {len(values)}"
+            )
+        values = ["" if value in _NULLS else value for value in values]
+        try:
+            epoch = epoch_of(values[columns["time"]], self.zone)
+        except ValueError:
+            return f"bad time {values[columns['time']]!r}"
+        found = call_event(
+            epoch, values[columns["callid"]], values[columns["queue"]],
+            values[columns["agent"]], values[columns["event"]], event_data(values, columns),
+        )  # fmt: skip
+        if found is not None:
+            batch.events.append(found)
+        return None
 
 
 def _int(data: Sequence[str], index: int) -> int:
@@ -218,12 +336,13 @@ class QueueStore:
 def ingest_queue_log(
     engine: Engine, path: str | Path, options: Options | None = None, *, follow: bool = False
 ) -> Summary:
-    """Import an Asterisk ``queue_log`` file (following it with ``follow``)."""
+    """Import an Asterisk ``queue_log`` file or a CSV export of a queue_log table
+    (following it with ``follow``)."""
     options = options or Options()
     options.prepare(engine)
     summary = Summary()
     rejects = RejectFile(options.rejects, options.report)
-    source = FileSource(Path(path), "queue_log", QueueChunks(str(path)))
+    source = FileSource(Path(path), "queue_log", QueueChunks(str(path), options.zone()))
     try:
         return run_files(
             engine,

@@ -110,8 +110,9 @@ class Clock:
         if kind == "local":
             return self._floor(self._instant(mark) - lookback)
         text = mark.strip()
-        if text.isdigit():  # epoch seconds as text: same width, compared as text
-            return str(max(0, int(text) - int(lookback.total_seconds()))).zfill(len(text))
+        if text.replace(".", "", 1).isdigit():  # epoch seconds as text, compared as text
+            whole = text.split(".", 1)[0]
+            return str(max(0, int(whole) - int(lookback.total_seconds()))).zfill(len(whole))
         try:
             when = dt.datetime.fromisoformat(text)
         except ValueError:
@@ -128,8 +129,8 @@ class Clock:
         if self.kind == "epoch":
             return self._floor(dt.datetime.fromtimestamp(bound, _UTC)).strftime(_PLAIN)
         text = str(bound)
-        if text.isdigit():
-            return self._floor(dt.datetime.fromtimestamp(int(text), _UTC)).strftime(_PLAIN)
+        if text.replace(".", "", 1).isdigit():
+            return self._floor(dt.datetime.fromtimestamp(float(text), _UTC)).strftime(_PLAIN)
         return text[:19].replace("T", " ")
 
     def epoch(self, mark: Any) -> int | None:
@@ -142,8 +143,8 @@ class Clock:
             if self.kind == "epoch":
                 return int(mark)
             text = mark.strip()
-            if text.isdigit():
-                return int(text)
+            if text.replace(".", "", 1).isdigit():
+                return int(float(text))
             when = dt.datetime.fromisoformat(text)
         except (AttributeError, TypeError, ValueError, OverflowError):
             return None
@@ -190,14 +191,15 @@ class Clock:
         local = start.astimezone(zone).replace(tzinfo=None)
         if before is None or (start + _AHEAD).astimezone(zone).utcoffset() == before:
             return local
-        low, high = start, start + _AHEAD  # the change is in (low, high]: to the second
-        while high - low > dt.timedelta(seconds=1):
-            middle = low + (high - low) / 2
-            if middle.astimezone(zone).utcoffset() == before:
+        low = int(start.timestamp())  # the change is in (low, high]: to the second
+        high = low + int(_AHEAD.total_seconds())
+        while high - low > 1:
+            middle = (low + high) // 2
+            if dt.datetime.fromtimestamp(middle, zone).utcoffset() == before:
                 low = middle
             else:
                 high = middle
-        after = high.astimezone(zone)
+        after = dt.datetime.fromtimestamp(high, zone)
         if after.utcoffset() is not None and after.utcoffset() < before:  # type: ignore[operator]
             return min(local, after.replace(tzinfo=None))
         return local
