@@ -124,20 +124,21 @@ def test_the_fall_back_hour_loses_and_doubles_nothing(
     # 2026-11-01 in New York: 01:59:59 EDT is followed by 01:00:00 EST
     pbx.add(("2026-11-01 00:50:00", 0), ("2026-11-01 01:10:00", 0), ("2026-11-01 01:30:00", 0))
     assert ingest_db(store, pbx.url, options, lookback=MINUTE).stored == 3
-    pbx.add(("2026-11-01 01:40:00", 0), ("2026-11-01 01:05:00", 1))  # the second 01:05
+    # then the second 01:00 and 01:05, behind the first 01:30 in local time
+    pbx.add(("2026-11-01 01:40:00", 0), ("2026-11-01 01:00:00", 1), ("2026-11-01 01:05:00", 1))
     second = ingest_db(store, pbx.url, options, lookback=MINUTE)
-    assert (second.lines, second.stored) == (2, 2)
+    assert (second.lines, second.stored) == (3, 3)
     pbx.add(("2026-11-01 01:30:00", 1))
     third = ingest_db(store, pbx.url, options, lookback=MINUTE)
     assert (third.lines, third.stored) == (1, 1)
-    _follow(store, pbx, options, 8, ("2026-11-01 01:50:00", 1), ("2026-11-01 02:10:00", 0))
+    _follow(store, pbx, options, 9, ("2026-11-01 01:50:00", 1), ("2026-11-01 02:10:00", 0))
     got = rows(store, "uniqueid", "time")
-    assert sorted(uid for uid, _ in got) == [f"1710400000.{n}" for n in range(1, 9)]
+    assert sorted(uid for uid, _ in got) == sorted(f"1710400000.{n}" for n in range(1, 10))
     assert sorted(time[11:16] for _, time in got) == [
-        "00:50", "01:05", "01:10", "01:30", "01:30", "01:40", "01:50", "02:10"
+        "00:50", "01:00", "01:05", "01:10", "01:30", "01:30", "01:40", "01:50", "02:10"
     ]  # fmt: skip
     again = ingest_db(store, pbx.url, Options(Settings(timezone=NEW_YORK), from_start=True))
-    assert (again.lines, again.stored, again.duplicates) == (8, 0, 8)
+    assert (again.lines, again.stored, again.duplicates) == (9, 0, 9)
     pbx.engine.dispose()
 
 
