@@ -111,3 +111,18 @@ def test_the_summary_says_what_was_left_for_the_next_run(tmp_path: Path) -> None
         "2 lines: 1 calls stored, 0 already there, 0 rejected, 1 left for the next run" not in out
     )
     assert "1 lines: 1 calls stored, 0 already there, 0 rejected, 1 left for the next run" in out
+
+
+def test_queue_log_from_a_table(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    pbx_url = f"sqlite:///{tmp_path / 'asterisk.db'}"
+    with create_engine(pbx_url).begin() as conn:
+        conn.execute(text("CREATE TABLE queuelog (time TEXT, callid TEXT, queuename TEXT, "
+                          "agent TEXT, event TEXT, data1 TEXT, data2 TEXT, data3 TEXT, "
+                          "data4 TEXT, data5 TEXT)"))  # fmt: skip
+        conn.execute(text("INSERT INTO queuelog VALUES ('1710403215', '1710403210.700', 'suport', "
+                          "'NONE', 'ENTERQUEUE', '', '0721555001', '1', '', '')"))  # fmt: skip
+    code, out = run("queue-log", "--db", db, "--db-url", pbx_url, "--table", "queuelog")
+    assert code == 0 and "1 lines:" in out, out
+    code, out = run("queue-log", "--db", db)
+    assert code == 2 and "give a queue_log FILE or --db-url URL" in out

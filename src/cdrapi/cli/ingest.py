@@ -3,6 +3,7 @@
 cdrapi ingest csv /var/log/asterisk/cdr-csv/Master.csv --follow
 cdrapi ingest db mysql://freepbx:secret@localhost/asteriskcdrdb --follow
 cdrapi ingest queue-log /var/log/asterisk/queue_log --follow
+cdrapi ingest queue-log --db-url mysql://freepbx:secret@localhost/asteriskcdrdb --table queuelog
 cdrapi ingest rederive --config cdrapi.toml
 """
 
@@ -250,7 +251,32 @@ def db_command(
 
 
 @ingest.command("queue-log")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option(
+    "--db-url",
+    "url",
+    default=None,
+    help="Read the queue_log table of this PBX database (mysql://, postgresql://, "
+    "sqlite:///) instead of a file.",
+)
+@click.option(
+    "--table",
+    "table_name",
+    default="queue_log",
+    show_default=True,
+    help="The table, with --db-url (FreePBX/PBXware: queuelog or queue_log).",
+)
+@click.option(
+    "--lookback",
+    default="10m",
+    show_default=True,
+    callback=_lookback,
+    help="With --db-url: how far behind the latest event each poll looks again.",
+)
+@click.option("--interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
+              help="Seconds between polls with --db-url --follow.")  # fmt: skip
+@click.option("--gmt", is_flag=True, help="With --db-url: the table's times are UTC "
+              "(queue_log_realtime_use_gmt).")  # fmt: skip
 @follow_option
 @rejects_option
 @max_rejects_option
@@ -258,7 +284,12 @@ def db_command(
 @db_option
 @config_option
 def queue_log_command(
-    file: str,
+    file: str | None,
+    url: str | None,
+    table_name: str,
+    lookback: dt.timedelta,
+    interval: float,
+    gmt: bool,
     follow: bool,
     rejects: str,
     max_rejects: float,
@@ -266,14 +297,30 @@ def queue_log_command(
     db: str | None,
     config: str | None,
 ) -> None:
-    """Import Asterisk's queue_log: queue name, hold and ring times, agents, transfers."""
+    """Import Asterisk's queue_log: queue name, hold and ring times, agents, transfers.
+
+    FILE is the queue_log file (/var/log/asterisk/queue_log) or a CSV export of a
+    queue_log table; --db-url reads the table itself. Give one of them.
+    """
+    if (file is None) == (url is None):
+        raise click.UsageError("give a queue_log FILE or --db-url URL (one of them)")
     engine, options = _options(config, db, rejects, from_start)
-    _run(
-        options,
-        follow,
-        lambda: ingest_queue_log(engine, file, options, follow=follow),
-        max_rejects,
-    )
+    if url is not None:
+        from cdrapi.ingest.queue_log_table import ingest_queue_log_table
+
+        def work() -> Summary:
+            return ingest_queue_log_table(
+                engine, url, options, table_name=table_name, follow=follow,
+                lookback=lookback, interval=interval, gmt=gmt,
+            )  # fmt: skip
+    else:
+        path = file
+
+        def work() -> Summary:
+            assert path is not None
+            return ingest_queue_log(engine, path, options, follow=follow)
+
+    _run(options, follow, work, max_rejects)
 
 
 @ingest.command("rederive")

@@ -4,7 +4,10 @@ One module per source, the rest named by what they hold::
 
     csvfile.py     cdr_csv / cdr_custom / header CSV files (layouts, detection, import)
     sqltable.py    the SQL ``cdr`` table on MariaDB/MySQL, PostgreSQL, SQLite
-    queue_log.py   queue_log events -> queue fields of the calls
+    queue_log.py   queue_log events -> queue fields of the calls (file or CSV export)
+    queue_log_table.py  a queue_log table (FreePBX/PBXware queuelog, realtime)
+    sqlsource.py   a SQL table polled into the store
+    watermark.py   where a table source stopped, in the column's own terms
     directory.py   projects, users, trunks, inbound routes, queues (TOML)
     derive.py      raw CDR -> calls row: direction, code, user, project, route, status...
     recovery.py    is_recovered: missed inbound calls answered later
@@ -12,8 +15,11 @@ One module per source, the rest named by what they hold::
     cdr.py         the raw CDR every source produces
     files.py       line files read once or followed, batches committed
     follow.py      tailing across rotation and truncation
+    logfile.py     a log file open for reading, plain or compressed (gz, bz2, xz)
+    rotation.py    where a file went after logrotate (renamed, compressed, copied)
     checkpoint.py  where a file source stopped
     batch.py       a batch and its one-transaction commit
+    summary.py     what a run did, its summary line and exit status
     rejects.py     the reject file
     options.py     what a run is told (settings, directory, reporting)
     rederive.py    deriving stored calls again
@@ -28,6 +34,7 @@ from cdrapi.ingest.directory import Directory, load_directory
 from cdrapi.ingest.errors import DirectoryError, IngestError, LayoutError, Reject, SourceError
 from cdrapi.ingest.options import Options
 from cdrapi.ingest.queue_log import ingest_queue_log
+from cdrapi.ingest.queue_log_table import ingest_queue_log_table
 from cdrapi.ingest.rederive import rederive
 from cdrapi.ingest.sqltable import ingest_db
 
@@ -42,6 +49,7 @@ __all__ = [
     "ingest_csv",
     "ingest_db",
     "ingest_queue_log",
+    "ingest_queue_log_table",
     "load_directory",
     "rederive",
 ]
