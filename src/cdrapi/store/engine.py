@@ -2,19 +2,39 @@
 
 ``sqlite:///path`` (the default, in WAL mode) and ``postgresql://...`` (through psycopg 3)
 are supported. Driver errors met while opening are raised as :class:`StoreError`.
+
+A SQLite file is created once, by :func:`connect`, and from then on opened with
+``mode=rw``: a connection opened after the file was deleted fails instead of silently
+creating a new, empty database at the path. Every connection remembers which file (device
+and inode) it opened, and is discarded when it is checked out after the path came to name
+another file or none: all of an engine's connections read the same file, so answers do not
+flap between an old file and a new one (see :func:`store_generation`).
 """
 
 from __future__ import annotations
 
+import os
+import weakref
 from typing import Any
+from urllib.parse import quote
 
-from sqlalchemy import Connection, Engine, create_engine, event, select, update
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, select, update
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from cdrapi.store.schema import create_search_index, meta, metadata
 
-__all__ = ["StoreError", "bump_version", "connect", "create_schema", "read_version"]
+__all__ = [
+    "StoreError",
+    "bump_version",
+    "connect",
+    "create_schema",
+    "read_version",
+    "store_generation",
+]
+
+_FILE_KEY = "cdrapi.file"
 
 
 class StoreError(Exception):
@@ -49,15 +69,95 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN")
 
 
+class _SqliteFile:
+    """The one file all of an engine's connections must have open."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.seen: tuple[int, int] | None = None
+        self.generation = 0
+
+    def identity(self) -> tuple[int, int] | None:
+        try:
+            stat = os.stat(self.path)
+        except OSError:
+            return None
+        return stat.st_dev, stat.st_ino
+
+    def opened(self, _dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        found = self.identity()
+        record.info[_FILE_KEY] = found
+        if found != self.seen:
+            if self.seen is not None:
+                self.generation += 1
+            self.seen = found
+
+    def checkout(
+        self, _dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
+    ) -> None:
+        if record.info.get(_FILE_KEY) != self.identity():
+            self.generation += 1  # the file may come back with the same inode: count it now
+            # The pool closes this connection and opens another: on the file now at the
+            # path, or failing (``mode=rw``) if there is none.
+            raise DisconnectionError(f"{self.path} is no longer the file this connection read")
+
+
+_FILES: weakref.WeakKeyDictionary[Engine, _SqliteFile] = weakref.WeakKeyDictionary()
+
+
+def store_generation(engine: Engine) -> int:
+    """How many times the engine's SQLite file was seen deleted or replaced (0 otherwise).
+
+    Whatever was learned from the store (cached counts, page boundaries) is stale when
+    this number changes, even if the new file's ``read_version`` is the same.
+    """
+    watched = _FILES.get(engine)
+    return watched.generation if watched is not None else 0
+
+
+def _sqlite_path(url: URL) -> str | None:
+    """The file a plain ``sqlite:///path`` URL names (None for memory and ``file:`` URIs)."""
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    if database.startswith("file:") or "uri" in url.query:
+        return None
+    return os.path.abspath(database)
+
+
+def _read_write(url: URL, path: str, create: bool) -> URL:
+    """``url`` opening the existing file at ``path`` with ``mode=rw`` (created if allowed)."""
+    if not os.path.exists(path):
+        if not create:
+            raise StoreError(f"no database at {path}")
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o644))  # an empty SQLite file
+        except OSError as exc:
+            raise StoreError(f"cannot create database {path}: {exc.strerror}") from exc
+    return url.set(database=f"file:{quote(path)}", query={**url.query, "mode": "rw", "uri": "true"})
+
+
 def connect(url: str, *, create: bool = True) -> Engine:
-    """Return an engine for ``url``, creating the schema when ``create`` is true."""
+    """Return an engine for ``url``, creating the schema when ``create`` is true.
+
+    A SQLite file that does not exist is created only when ``create`` is true.
+    """
     try:
-        engine = create_engine(normalize_url(url), pool_pre_ping=not url.startswith("sqlite"))
+        parsed = make_url(normalize_url(url))
+        path = _sqlite_path(parsed)
+        if path is not None:
+            parsed = _read_write(parsed, path, create)
+        engine = create_engine(parsed, pool_pre_ping=parsed.get_backend_name() != "sqlite")
     except (SQLAlchemyError, ImportError, ValueError) as exc:
         raise StoreError(f"cannot use database URL {url!r}: {exc}") from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+        if path is not None:
+            watched = _SqliteFile(path)
+            _FILES[engine] = watched
+            event.listen(engine, "connect", watched.opened)
+            event.listen(engine, "checkout", watched.checkout)
     elif engine.dialect.name != "postgresql":
         raise StoreError(f"unsupported database {engine.dialect.name!r}: use sqlite or postgresql")
     if create:
