@@ -1,4 +1,9 @@
-"""``cdrapi serve``: the /api/cdr server under uvicorn."""
+"""``cdrapi serve``: the /api/cdr server under uvicorn.
+
+Connections use :class:`cdrapi.server.protocol.HttpProtocol` (limits on request heads,
+timeouts on heads and bodies); with ``--workers`` above 1 each worker exits when the
+supervisor does (:mod:`cdrapi.server.supervisor`).
+"""
 
 from __future__ import annotations
 
@@ -43,8 +48,9 @@ def serve(
     click.echo(f"API token: {chosen.tokens[0]}{token_note}")
     sys.stdout.flush()
     uvicorn.run(
-        "cdrapi.server.app:create_app",
+        "cdrapi.server.app:create_worker_app",
         factory=True,
+        http="cdrapi.server.protocol:HttpProtocol",
         host=host,
         port=port,
         workers=workers,

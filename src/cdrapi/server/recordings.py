@@ -3,9 +3,12 @@
 A request needs the API's Bearer token, or a signed link that has not expired:
 ``?expires=<epoch>&signature=<hex>``, where the signature is HMAC-SHA256 of
 ``"<path>\\n<expires>"`` with ``recording_secret``. ``/recording-links/<path>`` (Bearer)
-answers such a link, for a browser's ``<audio>`` that cannot send headers. Files are
-served with HTTP Range support (seeking), and no path can leave ``recordings_dir``:
-``..``, absolute paths and symlinks pointing outside are 404.
+answers such a link, for a browser's ``<audio>`` that cannot send headers. A link whose
+``expires`` is not a plain number or whose ``signature`` is not 64 hex digits is refused
+before any comparison (``hmac.compare_digest`` raised on non-ASCII text: a 500 without a
+token). Files are served with HTTP Range support (seeking, :mod:`cdrapi.server.ranges`),
+and no path can leave ``recordings_dir``: ``..``, absolute paths and symlinks pointing
+outside are 404, and so is any file or directory whose name starts with a dot.
 """
 
 from __future__ import annotations
@@ -13,18 +16,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import mimetypes
+import re
 import time
 from pathlib import Path
 from urllib.parse import quote
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from cdrapi.protocol.errors import ProtocolError
 from cdrapi.protocol.request import check_bearer
 from cdrapi.protocol.response import error_body
+from cdrapi.server.ranges import RangedFile, RangeNotSatisfiable, parse_range
 from cdrapi.settings import Settings
 
 __all__ = ["confine", "recording_routes", "sign", "signed_path"]
@@ -32,6 +37,8 @@ __all__ = ["confine", "recording_routes", "sign", "signed_path"]
 _JSON = "application/json"
 _TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".gsm": "audio/x-gsm",
           ".opus": "audio/ogg", ".flac": "audio/flac", ".wav49": "audio/wav"}  # fmt: skip
+_SIGNATURE = re.compile(r"[0-9a-fA-F]{64}")
+_EXPIRES = re.compile(r"[0-9]{1,12}")
 
 
 def sign(secret: str, path: str, expires: int) -> str:
@@ -50,7 +57,7 @@ def confine(root: Path, path: str) -> Path | None:
     """The file ``path`` names under ``root``, or ``None`` if it is not a file there."""
     if not path or "\x00" in path or path.startswith("/") or "\\" in path:
         return None
-    if any(part in ("..", "") for part in path.split("/")):
+    if any(part[:1] in (".", "") for part in path.split("/")):  # "..", "", dotfiles
         return None
     try:
         base = root.resolve(strict=True)
@@ -59,12 +66,40 @@ def confine(root: Path, path: str) -> Path | None:
         return None
     if not target.is_relative_to(base) or not target.is_file():
         return None
+    if any(part.startswith(".") for part in target.relative_to(base).parts):
+        return None  # a symlink to a dotfile
     return target
 
 
-def _error(status: int, message: str) -> Response:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
     return Response(error_body([message]), status_code=status, media_type=_JSON, headers=headers)
+
+
+def _file(request: Request, target: Path) -> Response:
+    """``target``, whole or the byte ranges asked (416 if none of them is in the file)."""
+    kind = _TYPES.get(target.suffix.lower()) or mimetypes.guess_type(target.name)[0]
+    try:
+        stat = target.stat()
+    except OSError:
+        return _error(404, "Not found")
+    response = RangedFile(target, stat, kind or "application/octet-stream", None)
+    asked = request.headers.get("range")
+    if asked is None:
+        return response
+    if_range = request.headers.get("if-range")
+    if if_range is not None and if_range not in (
+        response.headers["etag"],
+        response.headers["last-modified"],
+    ):
+        return response  # the file changed since the client's copy: all of it
+    try:
+        response.ranges = parse_range(asked, stat.st_size)
+    except RangeNotSatisfiable:
+        headers = {"Content-Range": f"bytes */{stat.st_size}"}
+        return _error(416, f"Range not satisfiable: the file has {stat.st_size} bytes", headers)
+    return response
 
 
 def recording_routes(settings: Settings) -> list[Route]:
@@ -77,11 +112,12 @@ def recording_routes(settings: Settings) -> list[Route]:
     def allowed(request: Request, path: str) -> Response | None:
         given = request.query_params.get("signature")
         if given is not None and secret:
-            try:
-                expires = int(request.query_params.get("expires", ""))
-            except ValueError:
+            stamp = request.query_params.get("expires", "")
+            if not (_SIGNATURE.fullmatch(given) and _EXPIRES.fullmatch(stamp)):
                 return _error(403, "Invalid recording link")
-            if not hmac.compare_digest(given.lower(), sign(secret, path, expires)):
+            expires = int(stamp)
+            expected = sign(secret, path, expires).encode("ascii")
+            if not hmac.compare_digest(given.lower().encode("ascii"), expected):
                 return _error(403, "Invalid recording link")
             if expires < time.time():
                 return _error(403, "Recording link expired")
@@ -100,8 +136,7 @@ def recording_routes(settings: Settings) -> list[Route]:
         target = confine(root, path)
         if target is None:
             return _error(404, "Not found")
-        kind = _TYPES.get(target.suffix.lower()) or mimetypes.guess_type(target.name)[0]
-        return FileResponse(target, media_type=kind or "application/octet-stream")
+        return _file(request, target)
 
     async def link(request: Request) -> Response:
         path = request.path_params["path"]
