@@ -307,14 +307,17 @@ def test_form_body_with_json_content_type_is_invalid_json(client: httpx.Client) 
     assert assert_envelope(response, 400)[0].startswith("Invalid JSON")
 
 
-def test_store_failure_is_a_500_envelope(tmp_path: Path, serve: Serve) -> None:
+def test_store_failure_is_a_503_envelope(tmp_path: Path, serve: Serve) -> None:
     url = f"sqlite:///{tmp_path / 'gone.db'}"
     engine = connect(url)
     with serve(Settings(db=url, api_token="t")) as base:
         with engine.begin() as conn:
             conn.exec_driver_sql("DROP TABLE calls")
         response = httpx.post(f"{base}/api/cdr", headers=AUTH, json={})
-        assert assert_envelope(response, 500) == ["Internal error: the call store is unavailable"]
+        messages = assert_envelope(response, 503)
+        assert messages == ["Service unavailable: the call store cannot be read"]
+        assert response.headers["retry-after"] == "5"
+        assert httpx.get(f"{base}/healthz").status_code == 503
 
 
 json_values = st.recursive(
