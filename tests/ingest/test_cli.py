@@ -85,7 +85,8 @@ def test_exit_status_when_every_line_or_too_many_are_rejected(tmp_path: Path) ->
     db = f"sqlite:///{tmp_path / 'store.db'}"
     bad = tmp_path / "bad.csv"
     bad.write_text("".join(f"junk,{n}\n" for n in range(30)))
-    code, out = run("csv", "--db", db, "--rejects", str(tmp_path / "r.txt"), str(bad))
+    rejects = str(tmp_path / "r.txt")
+    code, out = run("csv", "--db", db, "--rejects", rejects, str(bad))
     assert code == 1, out
     assert out.count("\nrejected ") + out.startswith("rejected ") == 20  # the first 20 shown
     assert "... and 10 more rejected" in out
@@ -93,11 +94,12 @@ def test_exit_status_when_every_line_or_too_many_are_rejected(tmp_path: Path) ->
     assert out.strip().endswith("Error: none of the 30 lines could be stored")
     mixed = tmp_path / "Master.csv"
     append(mixed, *(cdr_line(n) for n in range(1, 20)), "junk,line\n")
-    code, out = run("csv", "--db", db, str(mixed))
+    code, out = run("csv", "--db", db, "--rejects", rejects, str(mixed))
     assert code == 1 and "Error: 5.0% of the lines were rejected" in out, out
-    code, out = run("csv", "--db", db, "--from-start", "--max-rejects", "5%", str(mixed))
+    code, out = run("csv", "--db", db, "--rejects", rejects, "--from-start", "--max-rejects", "5%",
+                    str(mixed))  # fmt: skip
     assert code == 0, out
-    code, out = run("csv", "--db", db, "--max-rejects", "lots", str(mixed))
+    code, out = run("csv", "--db", db, "--rejects", rejects, "--max-rejects", "lots", str(mixed))
     assert code == 2 and "expected a share of the lines" in out
 
 
@@ -105,11 +107,8 @@ def test_the_summary_says_what_was_left_for_the_next_run(tmp_path: Path) -> None
     db = f"sqlite:///{tmp_path / 'store.db'}"
     master = tmp_path / "Master.csv"
     append(master, cdr_line(1), cdr_line(2)[:50])
-    code, out = run("csv", "--db", db, str(master))
+    code, out = run("csv", "--db", db, "--rejects", str(tmp_path / "r.txt"), str(master))
     assert code == 0, out
-    assert (
-        "2 lines: 1 calls stored, 0 already there, 0 rejected, 1 left for the next run" not in out
-    )
     assert "1 lines: 1 calls stored, 0 already there, 0 rejected, 1 left for the next run" in out
 
 
