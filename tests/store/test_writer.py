@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, event, func, select, text
 
-from cdrapi.store.engine import connect, read_version
+from cdrapi.store.diskfull import DiskFull
+from cdrapi.store.engine import StoreError, connect, read_version
 from cdrapi.store.schema import SECONDARY_INDEXES, calls, projects, users
 from cdrapi.store.writer import (
     CALL_COLUMNS,
     bulk_load,
+    ensure_indexes,
     insert_call_rows,
     insert_calls,
+    read_checkpoint,
     replace_directory,
     write_batch,
 )
+from tests.conftest import PostgresServer
 
 
 @pytest.fixture
@@ -224,3 +233,136 @@ def test_bulk_load_changes_connection_settings_only_while_it_runs(engine: Engine
     assert settings() == normal
     with bulk_load(engine):  # not empty: nothing changes
         assert settings() == normal
+
+
+# A full disk. SQLite is told the file may not grow (``PRAGMA max_page_count`` at its
+# size, on every new connection), so it answers SQLITE_FULL exactly as when the disk is
+# full; the PostgreSQL test puts the table on a real 2 MB tmpfs when it may mount one.
+
+
+def fill_disk(engine: Engine) -> Callable[[], None]:
+    """From now on the store cannot grow; returns the function that frees space."""
+    with engine.connect() as conn:
+        pages = int(conn.exec_driver_sql("PRAGMA page_count").scalar_one())
+
+    def no_room(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute(f"PRAGMA max_page_count={pages}")
+
+    event.listen(engine, "connect", no_room)
+    engine.dispose()  # every connection from now on is a new one
+
+    def free() -> None:
+        event.remove(engine, "connect", no_room)
+        engine.dispose()
+
+    return free
+
+
+KEYED = ("source_key", *call(0))
+
+
+def keyed(numbers: range) -> list[tuple[Any, ...]]:
+    return [(f"k{n}", *call(n, source=f"07{n:08d}").values()) for n in numbers]
+
+
+def test_a_full_disk_says_which_disk_while_doing_what_and_what_to_do(
+    engine: Engine, tmp_path: Path
+) -> None:
+    write_batch(engine, KEYED, keyed(range(10)), checkpoint=("csv:x", "10"))
+    free = fill_disk(engine)
+    with pytest.raises(DiskFull) as caught:
+        write_batch(engine, KEYED, keyed(range(10, 3000)), checkpoint=("csv:x", "3000"))
+    assert isinstance(caught.value, StoreError)  # so every command reports it in one line
+    assert str(caught.value) == (
+        f"the disk holding {tmp_path / 'store.db'} is full (database or disk is full) while "
+        "storing calls; free space and run the same command again: it resumes where it stopped"
+    )
+    with pytest.raises(DiskFull, match="while storing calls; free space and run the same"):
+        insert_calls(engine, [call(n) for n in range(3000)])
+    assert ids(engine) == list(range(1, 11)) and read_checkpoint(engine, "csv:x") == "10"
+    free()
+    assert write_batch(engine, KEYED, keyed(range(10, 3000)), checkpoint=("csv:x", "3000"))
+    assert len(ids(engine)) == 3000 and read_checkpoint(engine, "csv:x") == "3000"
+
+
+def test_a_bulk_load_stopped_by_a_full_disk_tells_that_and_is_finished_later(
+    engine: Engine,
+) -> None:
+    """The index build at the end fails too (no room): the error told is the first one,
+    and the next ingestion's :func:`ensure_indexes` builds the indexes."""
+    with pytest.raises(DiskFull) as caught, bulk_load(engine):
+        write_batch(engine, KEYED, keyed(range(3000)))
+        free = fill_disk(engine)
+        write_batch(engine, KEYED, keyed(range(3000, 6000)))
+    assert "while storing calls" in str(caught.value)
+    assert not {index.name for index in SECONDARY_INDEXES} & index_names(engine)
+    with pytest.raises(DiskFull, match="while building the indexes; free space and run"):
+        ensure_indexes(engine)
+    free()
+    ensure_indexes(engine)
+    assert {index.name for index in SECONDARY_INDEXES} <= index_names(engine)
+    assert len(ids(engine)) == 3000
+    with engine.connect() as conn:
+        stats = conn.exec_driver_sql("SELECT count(*) FROM sqlite_stat1").scalar()
+    assert stats
+
+
+@pytest.fixture
+def pg_small_disk(postgres: PostgresServer) -> Iterator[tuple[Engine, bool]]:
+    """A PostgreSQL store whose ``calls`` lives on a 2 MB tmpfs tablespace, if this
+    process may mount one; else a store whose inserts the server refuses with the
+    SQLSTATE of a full disk (53100), from a trigger. Yields (engine, real disk)."""
+    import psycopg
+
+    url = postgres.new_database()
+    engine = connect(url)
+    root = Path(tempfile.mkdtemp(prefix="cdrapi-full-"))
+    mounted = (
+        os.geteuid() == 0
+        and shutil.which("mount") is not None
+        and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700,uid=postgres", "tmpfs", str(root)],
+            capture_output=True,
+        ).returncode
+        == 0
+    )
+    space = f"small_{root.name.replace('-', '_')}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        if mounted:
+            conn.execute(f"CREATE TABLESPACE {space} LOCATION '{root}'")
+            conn.execute(f"ALTER TABLE calls SET TABLESPACE {space}")
+        else:
+            conn.execute(
+                "CREATE FUNCTION no_room() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "RAISE EXCEPTION USING ERRCODE = 'disk_full', "
+                "MESSAGE = 'could not extend file: No space left on device'; END $$"
+            )
+            conn.execute(
+                "CREATE TRIGGER no_room BEFORE INSERT ON calls FOR EACH ROW "
+                "WHEN (NEW.source = 'full') EXECUTE FUNCTION no_room()"
+            )
+    try:
+        yield engine, mounted
+    finally:
+        engine.dispose()
+        if mounted:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("DROP TABLE calls")
+                conn.execute(f"DROP TABLESPACE {space}")
+            subprocess.run(["umount", "-l", str(root)], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_full_disk_on_postgresql(pg_small_disk: tuple[Engine, bool]) -> None:
+    engine, real = pg_small_disk
+    write_batch(engine, KEYED, keyed(range(10)), checkpoint=("csv:x", "10"))
+    refused = (f"k{20}", *call(20, source="full").values())
+    big = keyed(range(10, 20_000)) if real else [*keyed(range(10, 20)), refused]
+    with pytest.raises(DiskFull) as caught:
+        write_batch(engine, KEYED, big, checkpoint=("csv:x", "20000"))
+    message = str(caught.value)
+    assert message.startswith(f"the disk of the database server 127.0.0.1:{engine.url.port}/")
+    assert "No space left on device" in message
+    assert "while storing calls; free space and run the same command again" in message
+    assert "\n" not in message
+    assert len(ids(engine)) == 10 and read_checkpoint(engine, "csv:x") == "10"

@@ -7,6 +7,7 @@ ingestion code), which keeps start-up quick and memory low."""
 
 from __future__ import annotations
 
+import errno
 import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,11 +37,29 @@ db_option = click.option(
 
 @contextmanager
 def clean_errors(*errors: type[Exception]) -> Iterator[None]:
-    """Report the library errors ``errors`` as one line on stderr."""
+    """Report the library errors ``errors`` as one line on stderr (``Error: ...``, exit 1).
+
+    A full disk (``ENOSPC``) met anywhere is reported so too, whatever ``errors`` says:
+    it is never a bug, and what to do about it is always the same.
+    """
     try:
         yield
     except errors as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(_one_line(str(exc))) from exc
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        where = (
+            f"the disk holding {exc.filename}" if exc.filename else "a disk this command writes to"
+        )
+        raise click.ClickException(
+            f"{where} is full ({exc.strerror}); free space and run the same command again"
+        ) from exc
+
+
+def _one_line(message: str) -> str:
+    """``message`` with its line breaks made spaces: one error, one line."""
+    return " ".join(part.strip() for part in message.splitlines() if part.strip())
 
 
 class _LazyGroup(click.Group):

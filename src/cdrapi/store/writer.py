@@ -7,12 +7,8 @@ workers drop cached counts) and, on PostgreSQL, first takes a transaction-scoped
 lock. The lock serialises writers, so ids become visible in id order and a client that
 syncs with ``from_id = last + 1`` never skips a row that was committed late.
 
-:func:`bulk_load` is the fast path for filling an empty ``calls`` table: it drops the
-secondary indexes, lets the caller insert, then builds them once and runs ``ANALYZE`` (on
-SQLite, commits skip ``fsync`` meanwhile and the index sorts use helper threads). The
-trigram search is filled a batch at a time meanwhile, not a row at a time
-(:func:`~cdrapi.store.schema.suspend_search_index`). On a table that already has rows it
-does nothing, and inserts go through the indexes as usual.
+:func:`bulk_load` (from :mod:`cdrapi.store.bulk`) is the fast path for filling an empty
+``calls`` table; :func:`ensure_indexes` builds what an interrupted one left missing.
 
 Ingestion writes through :func:`write_batch`: rows whose ``source_key`` is already stored
 are skipped (``ON CONFLICT DO NOTHING``, so the same CDR read twice stays one record),
@@ -20,13 +16,18 @@ and the source's checkpoint is saved in the same transaction as the rows it cove
 crash at any point loses and doubles nothing. :func:`writing` is the transaction they
 share: the advisory lock first, the version bump last.
 
+A full disk met by any of these writes is raised as
+:class:`~cdrapi.store.diskfull.DiskFull` (a ``StoreError``: one ``Error:`` line in the CLI)
+saying which disk, doing what, and what to do; the failed transaction leaves nothing
+behind. Every index build leaves the planner's statistics right
+(:mod:`cdrapi.store.statistics`).
+
 Importing this module registers a no-op sqlite3 adapter for ``None`` (see below): it
 changes no value, only makes binding NULLs as cheap as binding text.
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -34,11 +35,12 @@ from itertools import islice
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, event, func, select, text
+from sqlalchemy import Connection, Engine, Table, func, inspect, select, text
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.pool import ConnectionPoolEntry
 
+from cdrapi.store.bulk import bulk_load
+from cdrapi.store.diskfull import AGAIN, RESUMES, reporting_full_disk
 from cdrapi.store.engine import bump_version
 from cdrapi.store.schema import (
     SECONDARY_INDEXES,
@@ -49,10 +51,10 @@ from cdrapi.store.schema import (
     index_new_rows,
     projects,
     queues,
-    suspend_search_index,
     trunks,
     users,
 )
+from cdrapi.store.statistics import refresh, refresh_if_missing
 
 __all__ = [
     "CALL_COLUMNS",
@@ -148,7 +150,7 @@ def insert_call_rows(
     total = 0
     iterator: Iterator[Sequence[Any]] = iter(rows)
     while batch := list(islice(iterator, batch_size)):
-        with engine.begin() as conn:
+        with reporting_full_disk(engine, "storing calls", AGAIN), engine.begin() as conn:
             if sqlite:  # straight to the driver's executemany: the fastest path there is
                 first_id = _next_id(conn)
                 conn.exec_driver_sql(sql, batch)
@@ -166,104 +168,6 @@ def insert_call_rows(
 def _next_id(conn: Connection) -> int:
     """The lowest id rows inserted next in this (write) transaction can get."""
     return int(conn.execute(select(func.coalesce(func.max(calls.c.id), 0))).scalar_one()) + 1
-
-
-def _analyze(conn: Connection) -> None:
-    """Refresh the planner's statistics (on SQLite from a sample, as ``PRAGMA optimize``)."""
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("ANALYZE calls")
-    else:
-        conn.exec_driver_sql("PRAGMA analysis_limit=1000")
-        conn.exec_driver_sql("ANALYZE")
-        conn.exec_driver_sql("PRAGMA analysis_limit=0")
-
-
-@contextmanager
-def bulk_load(engine: Engine) -> Iterator[bool]:
-    """Fast loading into an empty ``calls`` table; yields whether it is in effect.
-
-    When the table is empty, the secondary indexes are dropped for the duration of the
-    ``with`` block and built at its end (also when it raises), followed by ``ANALYZE``.
-    The trigram search keeps covering exactly the committed rows: each batch indexes its
-    own (on PostgreSQL it is dropped and built at the end too). On SQLite, commits
-    meanwhile skip ``fsync``: a crash of the process loses nothing committed, a power
-    cut may. A crash leaves the secondary indexes missing until the next ingestion
-    builds them. Use it to fill a fresh store, not a live one. When the table has rows,
-    the block runs with indexes in place and nothing changes.
-    """
-    sqlite = engine.dialect.name == "sqlite"
-    # Checked and the indexes dropped in one write transaction (bump_version first takes
-    # the write lock), so another writer cannot slip rows in between.
-    with engine.begin() as conn:
-        bump_version(conn)
-        empty = conn.execute(select(calls.c.id).limit(1)).first() is None
-        if empty:
-            for index in SECONDARY_INDEXES:
-                index.drop(conn, checkfirst=True)
-            suspend_search_index(conn)
-    if not empty:
-        yield False
-        return
-    if sqlite:
-        event.listen(engine, "checkout", _no_sync)
-        event.listen(engine, "checkin", _restore_sync)
-    try:
-        try:
-            yield True
-        finally:
-            with engine.connect() as conn, _parallel_sort(conn), conn.begin():
-                bump_version(conn)
-                for index in SECONDARY_INDEXES:
-                    index.create(conn, checkfirst=True)
-                create_search_index(conn)
-                _analyze(conn)
-    finally:
-        if sqlite:
-            event.remove(engine, "checkout", _no_sync)
-            event.remove(engine, "checkin", _restore_sync)
-
-
-@contextmanager
-def _parallel_sort(conn: Connection) -> Iterator[None]:
-    """On SQLite, let ``CREATE INDEX`` sort with helper threads on the other cores.
-
-    SQLite's sorter uses worker threads only when ``PRAGMA threads`` allows them, temp
-    data goes to files (``temp_store`` not MEMORY) and the keys outgrow the page cache,
-    so all three are set for the index build, then restored (outside any transaction,
-    as ``temp_store`` requires). On two cores this takes the index build from about 7 s
-    to about 4.5 s per million calls.
-    """
-    if conn.dialect.name != "sqlite":
-        yield
-        return
-    raw = conn.connection.dbapi_connection
-    assert raw is not None
-    names = ("threads", "temp_store", "cache_size")
-    saved = [raw.execute(f"PRAGMA {name}").fetchone()[0] for name in names]
-    helpers = min(4, max(0, (os.cpu_count() or 1) - 1))
-    for name, value in zip(names, (helpers, 1, -2048), strict=True):  # 1: FILE, -2048: 2 MB
-        raw.execute(f"PRAGMA {name}={int(value)}")
-    try:
-        yield
-    finally:
-        for name, old in zip(names, saved, strict=True):
-            raw.execute(f"PRAGMA {name}={int(old)}")
-
-
-def _no_sync(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
-    """Pool checkout during a bulk load: note the connection's ``synchronous``, set OFF."""
-    cursor = dbapi_connection.cursor()
-    if "synchronous" not in record.info:
-        record.info["synchronous"] = cursor.execute("PRAGMA synchronous").fetchone()[0]
-    cursor.execute("PRAGMA synchronous=OFF")
-    cursor.close()
-
-
-def _restore_sync(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
-    """Pool checkin: give the connection back its own ``synchronous`` setting."""
-    if "synchronous" in record.info and dbapi_connection is not None:
-        level = int(record.info.pop("synchronous"))
-        dbapi_connection.execute(f"PRAGMA synchronous={level}")
 
 
 _DIRECTORY: dict[str, Table] = {
@@ -296,7 +200,7 @@ def replace_directory(
         "trunks": trunks,
         "inbound_routes": inbound_routes,
     }
-    with engine.begin() as conn:
+    with reporting_full_disk(engine, "storing the directory", AGAIN), engine.begin() as conn:
         for name, rows in given.items():
             if rows is None:
                 continue
@@ -308,10 +212,15 @@ def replace_directory(
 
 
 @contextmanager
-def writing(engine: Engine) -> Iterator[Connection]:
+def writing(
+    engine: Engine, doing: str = "writing to the store", then: str = AGAIN
+) -> Iterator[Connection]:
     """One write transaction on ``calls``: serialised with every other writer (the
-    PostgreSQL advisory lock, SQLite's write lock), version bumped, all or nothing."""
-    with engine.begin() as conn:
+    PostgreSQL advisory lock, SQLite's write lock), version bumped, all or nothing.
+
+    A full disk is raised as :class:`~cdrapi.store.diskfull.DiskFull`: "... while
+    ``doing``; ``then``" (what to do next)."""
+    with reporting_full_disk(engine, doing, then), engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK_KEY})
         # First: on SQLite a write before any read takes the write lock, waiting for other
@@ -368,7 +277,7 @@ def write_batch(
     bad = [name for name in columns if name not in _COLUMN_SET]
     if bad or "source_key" not in columns:
         raise ValueError(f"bad column list for write_batch: {columns!r}")
-    with writing(engine) as conn:
+    with writing(engine, "storing calls", RESUMES if checkpoint else AGAIN) as conn:
         first_id = _next_id(conn)
         inserted = 0
         if rows and conn.dialect.name == "sqlite":
@@ -396,7 +305,21 @@ def write_batch(
 
 
 def ensure_indexes(engine: Engine) -> None:
-    """Create any secondary index a crashed bulk load left missing."""
-    with writing(engine) as conn:
-        for index in SECONDARY_INDEXES:
-            index.create(conn, checkfirst=True)
+    """Create any index a crashed bulk load left missing, with the planner's statistics.
+
+    Run at the start of every ingestion: when nothing is missing, it only looks (a few
+    catalogue lookups, no ``ANALYZE`` of a table of millions). When it built an index, or
+    ``calls`` has rows but no statistics (see :mod:`cdrapi.store.statistics`), the
+    statistics are gathered: without them SQLite may plan updates through the least
+    selective index, about 1,000 times slower.
+    """
+    with writing(engine, "building the indexes", RESUMES) as conn:
+        present = {found["name"] for found in inspect(conn).get_indexes("calls")}
+        missing = [index for index in SECONDARY_INDEXES if index.name not in present]
+        for index in missing:
+            index.create(conn)
+        create_search_index(conn)  # on SQLite: the per-row trigger a bulk load took away
+        if missing:
+            refresh(conn)
+        else:
+            refresh_if_missing(conn)

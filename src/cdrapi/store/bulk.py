@@ -1,0 +1,145 @@
+"""Bulk loading: filling an empty ``calls`` table fast.
+
+:func:`bulk_load` drops the secondary indexes, lets the caller insert, then builds them
+once and gathers the planner's statistics (on SQLite, commits skip ``fsync`` meanwhile and
+the index sorts use helper threads). The trigram search is filled a batch at a time
+meanwhile, not a row at a time (:func:`~cdrapi.store.schema.suspend_search_index`). On a
+table that already has rows it does nothing, and inserts go through the indexes as usual.
+An interrupted load leaves the indexes missing until
+:func:`cdrapi.store.writer.ensure_indexes` builds them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+from sqlalchemy import Connection, Engine, event, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from cdrapi.store.diskfull import AGAIN, reporting_full_disk
+from cdrapi.store.engine import StoreError, bump_version
+from cdrapi.store.schema import (
+    SECONDARY_INDEXES,
+    calls,
+    create_search_index,
+    suspend_search_index,
+)
+from cdrapi.store.statistics import refresh
+
+__all__ = ["bulk_load"]
+
+
+@contextmanager
+def bulk_load(engine: Engine) -> Iterator[bool]:
+    """Fast loading into an empty ``calls`` table; yields whether it is in effect.
+
+    When the table is empty, the secondary indexes are dropped for the duration of the
+    ``with`` block and built at its end (also when it raises), followed by ``ANALYZE``.
+    The trigram search keeps covering exactly the committed rows: each batch indexes its
+    own (on PostgreSQL it is dropped and built at the end too). On SQLite, commits
+    meanwhile skip ``fsync``: a crash of the process loses nothing committed, a power
+    cut may. A crash (or a full disk that leaves no room to build them) leaves the
+    secondary indexes missing until the next ingestion builds them
+    (:func:`~cdrapi.store.writer.ensure_indexes`); a failure of that build after the
+    block raised is not reported over the block's own error. Use it to fill a fresh
+    store, not a live one.
+    When the table has rows, the block runs with indexes in place and nothing changes.
+    """
+    sqlite = engine.dialect.name == "sqlite"
+    # Checked and the indexes dropped in one write transaction (bump_version first takes
+    # the write lock), so another writer cannot slip rows in between.
+    with reporting_full_disk(engine, "preparing a bulk load", AGAIN), engine.begin() as conn:
+        bump_version(conn)
+        empty = conn.execute(select(calls.c.id).limit(1)).first() is None
+        if empty:
+            for index in SECONDARY_INDEXES:
+                index.drop(conn, checkfirst=True)
+            suspend_search_index(conn)
+    if not empty:
+        yield False
+        return
+    if sqlite:
+        event.listen(engine, "checkout", _no_sync)
+        event.listen(engine, "checkin", _restore_sync)
+    try:
+        try:
+            yield True
+        except BaseException:
+            # the block's error is the one to tell; if the build fails too (the disk is
+            # still full), the next ingestion builds the indexes
+            with suppress(StoreError, SQLAlchemyError):
+                _build_indexes(engine)
+            raise
+        _build_indexes(engine)
+    finally:
+        if sqlite:
+            event.remove(engine, "checkout", _no_sync)
+            event.remove(engine, "checkin", _restore_sync)
+
+
+def _build_indexes(engine: Engine) -> None:
+    """The end of a bulk load: every index and the search built, statistics gathered."""
+    with (
+        reporting_full_disk(engine, "building the indexes", _INDEXES_LATER),
+        engine.connect() as conn,
+        _parallel_sort(conn),
+        conn.begin(),
+    ):
+        bump_version(conn)
+        for index in SECONDARY_INDEXES:
+            index.create(conn, checkfirst=True)
+        create_search_index(conn)
+        refresh(conn)
+
+
+#: What to do when the indexes could not be built for lack of space (the calls are stored).
+_INDEXES_LATER = (
+    "the calls are stored; free space and run `cdrapi ingest` again: it builds the indexes"
+)
+
+
+@contextmanager
+def _parallel_sort(conn: Connection) -> Iterator[None]:
+    """On SQLite, let ``CREATE INDEX`` sort with helper threads on the other cores.
+
+    SQLite's sorter uses worker threads only when ``PRAGMA threads`` allows them, temp
+    data goes to files (``temp_store`` not MEMORY) and the keys outgrow the page cache,
+    so all three are set for the index build, then restored (outside any transaction,
+    as ``temp_store`` requires). On two cores this takes the index build from about 7 s
+    to about 4.5 s per million calls.
+    """
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    names = ("threads", "temp_store", "cache_size")
+    saved = [raw.execute(f"PRAGMA {name}").fetchone()[0] for name in names]
+    helpers = min(4, max(0, (os.cpu_count() or 1) - 1))
+    for name, value in zip(names, (helpers, 1, -2048), strict=True):  # 1: FILE, -2048: 2 MB
+        raw.execute(f"PRAGMA {name}={int(value)}")
+    try:
+        yield
+    finally:
+        for name, old in zip(names, saved, strict=True):
+            raw.execute(f"PRAGMA {name}={int(old)}")
+
+
+def _no_sync(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+    """Pool checkout during a bulk load: note the connection's ``synchronous``, set OFF."""
+    cursor = dbapi_connection.cursor()
+    if "synchronous" not in record.info:
+        record.info["synchronous"] = cursor.execute("PRAGMA synchronous").fetchone()[0]
+    cursor.execute("PRAGMA synchronous=OFF")
+    cursor.close()
+
+
+def _restore_sync(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    """Pool checkin: give the connection back its own ``synchronous`` setting."""
+    if "synchronous" in record.info and dbapi_connection is not None:
+        level = int(record.info.pop("synchronous"))
+        dbapi_connection.execute(f"PRAGMA synchronous={level}")
