@@ -327,28 +327,28 @@ def pg_small_disk(postgres: PostgresServer) -> Iterator[tuple[Engine, bool]]:
         == 0
     )
     space = f"small_{root.name.replace('-', '_')}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        if mounted:
-            conn.execute(f"CREATE TABLESPACE {space} LOCATION '{root}'")
-            conn.execute(f"ALTER TABLE calls SET TABLESPACE {space}")
-        else:
-            conn.execute(
-                "CREATE FUNCTION no_room() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                "RAISE EXCEPTION USING ERRCODE = 'disk_full', "
-                "MESSAGE = 'could not extend file: No space left on device'; END $$"
-            )
-            conn.execute(
-                "CREATE TRIGGER no_room BEFORE INSERT ON calls FOR EACH ROW "
-                "WHEN (NEW.source = 'full') EXECUTE FUNCTION no_room()"
-            )
     try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            if mounted:
+                conn.execute(f"CREATE TABLESPACE {space} LOCATION '{root}'")
+                conn.execute(f"ALTER TABLE calls SET TABLESPACE {space}")
+            else:
+                conn.execute(
+                    "CREATE FUNCTION no_room() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                    "RAISE EXCEPTION USING ERRCODE = 'disk_full', "
+                    "MESSAGE = 'could not extend file: No space left on device'; END $$"
+                )
+                conn.execute(
+                    "CREATE TRIGGER no_room BEFORE INSERT ON calls FOR EACH ROW "
+                    "WHEN (NEW.source = 'full') EXECUTE FUNCTION no_room()"
+                )
         yield engine, mounted
     finally:
         engine.dispose()
         if mounted:
             with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute("DROP TABLE calls")
-                conn.execute(f"DROP TABLESPACE {space}")
+                conn.execute("DROP TABLE IF EXISTS calls")
+                conn.execute(f"DROP TABLESPACE IF EXISTS {space}")
             subprocess.run(["umount", "-l", str(root)], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
 
