@@ -102,3 +102,16 @@ def test_the_parsing_process_dies_with_the_writer(tmp_path: Path) -> None:
     started = time.monotonic()
     assert process.stdout is not None and process.stdout.read() == b""  # closed: EOF
     assert time.monotonic() - started < 5
+
+
+def test_rejects_to_a_device_or_a_full_disk(store: Engine, tmp_path: Path) -> None:
+    import pytest
+
+    from cdrapi.ingest import SourceError
+
+    master = tmp_path / "Master.csv"
+    append(master, cdr_line(1), "garbage,line\n")
+    ingest_csv(store, [master], Options(rejects="/dev/null"))  # a device: not read first
+    append(master, "more,garbage\n")
+    with pytest.raises(SourceError, match="the disk holding /dev/full is full"):
+        ingest_csv(store, [master], Options(rejects="/dev/full"))

@@ -10,6 +10,7 @@ the start of the run stands for one reject of that line.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from collections import Counter
@@ -53,29 +54,37 @@ class RejectFile:
             try:
                 self._file.write(line)
             except OSError as exc:
-                raise SourceError(f"cannot write reject file {self.path}: {exc}") from exc
+                raise self._error(exc) from exc
             wrote = True
         if wrote and self._file is not None:
             try:
                 self._file.flush()
                 os.fsync(self._file.fileno())
             except OSError as exc:
-                raise SourceError(f"cannot write reject file {self.path}: {exc}") from exc
+                if exc.errno != errno.EINVAL:  # EINVAL: a device that cannot sync
+                    raise self._error(exc) from exc
 
     def _open(self) -> None:
         assert self.path is not None
         self._held = Counter()
-        try:
-            with open(self.path, "rb") as existing:
-                self._held.update(_digest(line.rstrip(b"\r\n") + b"\n") for line in existing)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise SourceError(f"cannot read reject file {self.path}: {exc}") from exc
+        if self.path.is_file():  # not a device or a pipe (/dev/stderr): nothing to read
+            try:
+                with open(self.path, "rb") as existing:
+                    self._held.update(_digest(line.rstrip(b"\r\n") + b"\n") for line in existing)
+            except OSError as exc:
+                raise SourceError(f"cannot read reject file {self.path}: {exc}") from exc
         try:
             self._file = open(self.path, "ab")  # noqa: SIM115 (kept open for the run)
         except OSError as exc:
-            raise SourceError(f"cannot write reject file {self.path}: {exc}") from exc
+            raise self._error(exc) from exc
+
+    def _error(self, exc: OSError) -> SourceError:
+        if exc.errno == errno.ENOSPC:
+            return SourceError(
+                f"the disk holding {self.path} is full ({exc.strerror}) while writing rejected "
+                "lines; free space and run the same command again: it resumes where it stopped"
+            )
+        return SourceError(f"cannot write reject file {self.path}: {exc}")
 
     def close(self) -> None:
         if self._file is not None:
