@@ -88,8 +88,11 @@ class RejectFile:
 
     def close(self) -> None:
         if self._file is not None:
-            self._file.close()
-            self._file = None
+            file, self._file = self._file, None
+            try:
+                file.close()
+            except OSError as exc:  # what it still held could not be written
+                raise self._error(exc) from exc
 
 
 def _digest(line: bytes) -> bytes:
