@@ -519,6 +519,18 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def workers_of(supervisor: int) -> list[int]:
+    """uvicorn's worker processes (multiprocessing's spawned children) of ``supervisor``."""
+    found = []
+    for pid in children(supervisor):
+        try:
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
 def alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
@@ -564,11 +576,7 @@ def test_workers_exit_when_their_supervisor_is_killed(tmp_path: Path) -> None:
         with served([CDRAPI, "serve", "--db", db, "--workers", "2"], port) as (base, leader):
             deadline = time.monotonic() + 10
             while len(workers) < 2 and time.monotonic() < deadline:
-                workers = [
-                    pid
-                    for pid in children(leader)
-                    if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
-                ]
+                workers = workers_of(leader)
                 time.sleep(0.05)
             assert len(workers) == 2
             os.kill(leader, signal.SIGKILL)
@@ -584,3 +592,30 @@ def test_workers_exit_when_their_supervisor_is_killed(tmp_path: Path) -> None:
         for pid in workers:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_worker_started_after_the_file_was_deleted_does_not_create_it(tmp_path: Path) -> None:
+    path = tmp_path / "cdrapi.db"
+    load(connect(f"sqlite:///{path}"), sample_rows(30))
+    with served([CDRAPI, "serve", "--db", f"sqlite:///{path}", "--workers", "2"]) as (base, leader):
+        deadline = time.monotonic() + 10
+        workers: list[int] = []
+        while len(workers) < 2 and time.monotonic() < deadline:
+            workers = workers_of(leader)
+            time.sleep(0.05)
+        for file in sqlite_files(path):
+            file.unlink(missing_ok=True)
+        os.kill(workers[0], signal.SIGKILL)  # uvicorn starts another in its place
+        deadline = time.monotonic() + 15
+        replaced = False
+        while not replaced and time.monotonic() < deadline:
+            now = workers_of(leader)
+            replaced = len(now) == 2 and workers[0] not in now
+            time.sleep(0.05)
+        assert replaced, "uvicorn did not replace the worker"
+        time.sleep(0.5)  # the new worker has started (it answers once it is ready)
+        for _ in range(20):
+            page = httpx.post(f"{base}/api/cdr", headers=AUTH, json={})
+            assert assert_envelope(page, 503) == UNAVAILABLE
+            assert httpx.get(f"{base}/healthz").status_code == 503
+        assert not path.exists()

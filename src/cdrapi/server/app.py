@@ -77,10 +77,14 @@ def _error(status: int, messages: list[str], headers: dict[str, str] | None = No
     return Response(error_body(messages), status_code=status, media_type=_JSON, headers=headers)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    """The ASGI application for ``settings`` (read from the environment when omitted)."""
+def create_app(settings: Settings | None = None, *, create_store: bool = True) -> Starlette:
+    """The ASGI application for ``settings`` (read from the environment when omitted).
+
+    With ``create_store`` false, a database that does not exist is not created (each
+    request is 503 until it is there) and the schema is left as it is.
+    """
     settings = settings or load_settings()
-    engine = connect(settings.db)
+    engine = connect(settings.db, create=create_store)
     pages = _Pages(engine)
     database = ThreadPoolExecutor(_DB_THREADS[engine.dialect.name], "cdrapi-db")
     tokens = settings.tokens
@@ -144,6 +148,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
 
 def create_worker_app() -> Starlette:
-    """The application of one ``cdrapi serve`` worker: it exits when its supervisor does."""
+    """The application of one ``cdrapi serve`` worker: it exits when its supervisor does.
+
+    ``cdrapi serve`` created the store before starting its workers: a worker started later
+    (uvicorn replaces one that died) must not create an empty database where the file was
+    deleted in the meantime, and answers 503 instead.
+    """
     watch_supervisor()
-    return create_app()
+    return create_app(create_store=False)

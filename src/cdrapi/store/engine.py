@@ -126,10 +126,9 @@ def _sqlite_path(url: URL) -> str | None:
 
 
 def _read_write(url: URL, path: str, create: bool) -> URL:
-    """``url`` opening the existing file at ``path`` with ``mode=rw`` (created if allowed)."""
-    if not os.path.exists(path):
-        if not create:
-            raise StoreError(f"no database at {path}")
+    """``url`` opening the file at ``path`` with ``mode=rw``, after creating it if allowed
+    (if not, a missing file makes each use of the engine fail until the file is there)."""
+    if create and not os.path.exists(path):
         try:
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o644))  # an empty SQLite file
         except OSError as exc:
@@ -140,7 +139,8 @@ def _read_write(url: URL, path: str, create: bool) -> URL:
 def connect(url: str, *, create: bool = True) -> Engine:
     """Return an engine for ``url``, creating the schema when ``create`` is true.
 
-    A SQLite file that does not exist is created only when ``create`` is true.
+    A SQLite file that does not exist is created only when ``create`` is true; without it
+    the engine's connections fail (``unable to open database file``) until there is one.
     """
     try:
         parsed = make_url(normalize_url(url))
