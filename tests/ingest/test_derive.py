@@ -66,10 +66,42 @@ def test_direction_user_project_route_code(store: Engine, tmp_path: Path) -> Non
     ]  # fmt: skip
 
 
-def test_channel_formatting() -> None:
-    assert format_channel("PJSIP/john-doe-0000001a") == "PJSIP/john-doe"
-    assert format_channel("Local/ch1@TimeDelay-00000000;2") == "Local/ch1@TimeDelay"
-    assert format_channel("DAHDI/1-1") == "DAHDI/1" and format_channel("") == ""
+@pytest.mark.parametrize(
+    ("channel", "formatted"),
+    [
+        ("PJSIP/john-doe-0000001a", "PJSIP/john-doe"),
+        ("PJSIP/john-doe", "PJSIP/john-doe"),  # no suffix: the endpoint's own name stays
+        ("PJSIP/orange-1", "PJSIP/orange-1"),
+        ("SIP/192.168.1.10-0000002b", "SIP/192.168.1.10"),
+        ("Local/ch1@TimeDelay-00000000;2", "Local/ch1@TimeDelay"),
+        ("Local/101@from-internal-0000002a;1", "Local/101@from-internal"),
+        ("Local/101@default-7e4c,1", "Local/101@default"),  # Asterisk 1.4
+        ("Local/101@default-7e4c;2", "Local/101@default"),  # Asterisk 1.6
+        ("DAHDI/1-1", "DAHDI/1"),
+        ("DAHDI/i1/5551234-3a", "DAHDI/i1/5551234"),
+        ("DAHDI/pseudo-1804289383", "DAHDI/pseudo"),
+        ("Zap/4-2", "Zap/4"),
+        ("IAX2/peer-1234", "IAX2/peer"),
+        ("IAX2/192.168.1.50:4569-12345", "IAX2/192.168.1.50:4569"),
+        ("Motif/alice-753b", "Motif/alice"),
+        ("Gtalk/bob-0a1f", "Gtalk/bob"),
+        ("Dongle/dongle0-0100000001", "Dongle/dongle0"),
+        ("Skinny/101@SEP001122334455-3", "Skinny/101@SEP001122334455"),
+        ("SCCP/101-0000001A", "SCCP/101"),
+        ("MGCP/aaln/1@gw1-1", "MGCP/aaln/1@gw1"),
+        ("USTM/101@phone-0x55d0c8a3f2a0", "USTM/101@phone"),
+        ("mISDN/1-u45", "mISDN/1"),
+        ("SIP/101-00000001<ZOMBIE>", "SIP/101"),
+        ("", ""),
+    ],
+)
+def test_channel_formatting(channel: str, formatted: str) -> None:
+    assert format_channel(channel) == formatted
+
+
+def test_a_motif_channel_stored_without_its_suffix(store: Engine) -> None:
+    ingest_csv(store, [FIXTURES.parent / "direction" / "ten-digit-extensions-Master.csv"])
+    assert ("Motif/alice", "PJSIP/bob") in rows(store, "channel_formatted", "dstchannel_formatted")
 
 
 def test_call_status_info_from_dialstatus_and_hangupcause(store: Engine, tmp_path: Path) -> None:

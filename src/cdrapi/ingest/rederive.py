@@ -4,6 +4,14 @@ Every ingested call (one with a ``source_key``; the demo's records are left alon
 rebuilt from the raw Asterisk columns kept in the store, in time order, with the current
 directory, recordings and recovery window; queue_log fields are copied again. Each chunk
 of calls is one transaction. Ids do not change.
+
+The direction: some of the signs that decided it at ingestion are not stored (a vendor
+export's trunk names and call type, and which legs of a call came first in the file), so
+the stored direction stands in for them: it is handed to the deriver as the CDR's call
+type (sign 3 of :mod:`cdrapi.ingest.direction`, counted as ``stored``). Configured trunks
+(``[[trunks]]``) still decide first, and a ``did`` still means IN, as they did at
+ingestion; every other sign comes after the call type, so a direction is only guessed
+again for a call stored without one.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ _KEPT = {
     "disposition": "call_status", "amaflags": "amaflags", "uniqueid": "uniqueid",
     "userfield": "userfield", "peeraccount": "peeraccount", "linkedid": "linkedid",
     "sequence": "sequence", "did": "did", "recordingfile": "recording_file",
+    "calltype": "direction",  # the stored direction, for the signs not stored (see above)
 }  # fmt: skip
 _READ = [calls.c.id, calls.c.call_status_info, *(calls.c[c] for c in _KEPT.values())]
 #: The columns rederive rewrites.
@@ -86,6 +95,8 @@ def rederive(engine: Engine, options: Options | None = None) -> Summary:
             derived = list(deriver.row(_raw(row)))
             derived[0] = row.source_key
             rows.append(tuple(derived))
+        for sign, count in deriver.take_signs().items():
+            summary.directions["stored" if sign == "call-type" else sign] += count
         earlier = recovery.track(rows)
         with writing(engine) as conn:
             conn.execute(
