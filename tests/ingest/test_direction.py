@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from cdrapi.ingest import Options, ingest_csv, rederive
 from cdrapi.ingest.cdr import FIELDS, INDEX
 from cdrapi.ingest.derive import ROW_COLUMNS, Deriver
-from cdrapi.ingest.direction import MEMORY, Directions, call_type, context_kind
+from cdrapi.ingest.direction import CALLS, Directions, call_type, context_kind
 from cdrapi.ingest.directory import directory_from
 from tests.ingest.conftest import FIXTURES, rows
 
@@ -173,12 +173,12 @@ def test_a_leg_inherits_its_calls_direction_only_after_it() -> None:
 
 def test_the_linkedid_memory_is_bounded() -> None:
     directions = Directions()
-    for n in range(MEMORY + 10):
+    for n in range(CALLS + 10):
         linkedid = f"{n}.0"
         directions.decide("1", "", "", "", "", "", "", "", "", linkedid, linkedid)
     directions.bound()
-    assert len(directions.calls) <= MEMORY
-    assert directions.calls[f"{MEMORY + 9}.0"] == "IN"  # the newest are kept
+    assert len(directions.calls) <= CALLS
+    assert directions.calls[f"{CALLS + 9}.0"] == "IN"  # the newest are kept
 
 
 def test_context_and_call_type_tables() -> None:

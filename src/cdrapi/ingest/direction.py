@@ -46,7 +46,7 @@ with 10-digit extensions teaches 10 on its first call from one), and at least 6:
 numbers are queues, ring groups and feature codes.
 
 Caches are per distinct context, channel and call type; the linkedid memory is bounded
-(the older half is forgotten when it is full).
+(:data:`CALLS`: the older half is forgotten when it is full, after a batch).
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ from cdrapi.ingest.channels import ANALOG, GATEWAY, TRUNK, channel_kind
 from cdrapi.ingest.directory import Directory
 
 __all__ = [
+    "CALLS",
     "DEFAULT_EXTENSION_DIGITS",
     "IN",
     "INTERNAL",
@@ -74,7 +75,9 @@ SIGNS = ("trunk", "did", "trunk-name", "call-type", "linkedid", "context", "chan
          "default")  # fmt: skip
 #: Numbers of up to this many digits are extensions, whatever the site's are.
 DEFAULT_EXTENSION_DIGITS = 6
-MEMORY = 200_000  # linkedids remembered
+MEMORY = 200_000  # distinct contexts, channels, call types cached
+#: Calls (linkedids) remembered: a call's legs are minutes apart, 50,000 calls are hours.
+CALLS = 50_000
 
 _OUT_CONTEXT = re.compile(
     r"outrt|dialout|outbound|outgoing|^to-(?:pstn|trunk|external|outside|provider|carrier)",
@@ -139,10 +142,10 @@ class Directions:
         self._types: dict[str, str | None] = {}
 
     def bound(self) -> None:
-        """Keep the linkedid memory to :data:`MEMORY` calls (forget the older half)."""
+        """Keep the linkedid memory to :data:`CALLS` calls (forget the older half)."""
         calls = self.calls
-        if len(calls) >= MEMORY:
-            for old in list(islice(calls, len(calls) - MEMORY // 2)):
+        if len(calls) >= CALLS:
+            for old in list(islice(calls, len(calls) - CALLS // 2)):
                 del calls[old]
 
     def decide(
