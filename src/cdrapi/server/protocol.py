@@ -32,7 +32,10 @@ from cdrapi.protocol.response import error_body
 
 __all__ = ["HttpProtocol"]
 
-_IDLE, _HEAD, _BODY = 0, 1, 2
+_feed = HttpToolsProtocol.data_received
+_headers_complete = HttpToolsProtocol.on_headers_complete
+_message_complete = HttpToolsProtocol.on_message_complete
+_response_complete = HttpToolsProtocol.on_response_complete
 
 
 class HttpProtocol(HttpToolsProtocol):
@@ -42,12 +45,12 @@ class HttpProtocol(HttpToolsProtocol):
     head_timeout = 5.0
     body_timeout = 30.0
 
-    _state = _IDLE  # where the parser is in the current request
-    _head_bytes = 0  # bytes received since the current request's head began
+    _in_body = False  # the current request's head is complete, its body is not
+    _head_bytes = 0  # bytes received since the last request ended (or its head did)
     _timer: asyncio.TimerHandle | None = None
     _failure: tuple[int, str] | None = None  # the error to answer once earlier ones are
 
-    # uvicorn's callbacks
+    # uvicorn's callbacks; the base class is called directly (no super()) on the hot path
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -60,51 +63,59 @@ class HttpProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._failure is not None:
             return  # only the answers to the requests before the error are left to send
-        if self._state != _BODY:
-            room = self.head_limit - self._head_bytes
-            if len(data) > room:
-                self._head_bytes = self.head_limit
-                super().data_received(data[:room])
-                if self._failure is not None or self.transport.is_closing():
-                    return
-                if self._head_bytes >= self.head_limit:  # no head completed in the room
-                    self._fail(431, f"Request header fields too large: the limit is "
-                               f"{self.head_limit} bytes")  # fmt: skip
-                    return
-                self.data_received(data[room:])
+        if not self._in_body:
+            head = self._head_bytes + len(data)
+            if head > self.head_limit:
+                self._oversized(data)
                 return
-            self._head_bytes += len(data)
-        super().data_received(data)
-        if self._timer is None and self._failure is None and not self.transport.is_closing():
-            if self._state == _BODY:
-                self._arm(self.body_timeout)
-            elif self._state == _HEAD:
-                self._arm(self.head_timeout)
-
-    def on_message_begin(self) -> None:
-        self._state = _HEAD
-        super().on_message_begin()
+            self._head_bytes = head
+        _feed(self, data)
+        if (
+            self._timer is None
+            and (self._in_body or self._head_bytes)
+            and self._failure is None
+            and not self.transport.is_closing()
+        ):
+            self._arm(self.body_timeout if self._in_body else self.head_timeout)
 
     def on_headers_complete(self) -> None:
-        self._state, self._head_bytes = _BODY, 0
-        self._disarm()
-        super().on_headers_complete()
+        self._in_body, self._head_bytes = True, 0
+        if self._timer is not None:
+            self._disarm()
+        _headers_complete(self)
 
     def on_message_complete(self) -> None:
-        self._state, self._head_bytes = _IDLE, 0
-        self._disarm()
-        super().on_message_complete()
+        self._in_body, self._head_bytes = False, 0
+        if self._timer is not None:
+            self._disarm()
+        _message_complete(self)
 
     def on_response_complete(self) -> None:
+        if self._failure is None:
+            _response_complete(self)
+            return
         last = not self.pipeline  # no request read after the one just answered
-        super().on_response_complete()
-        if self._failure is not None and last and not self.transport.is_closing():
+        _response_complete(self)
+        if last and not self.transport.is_closing():
             self._answer_failure()
 
     def send_400_response(self, msg: str) -> None:
         self._fail(400, "Bad request: the HTTP request cannot be parsed")
 
     # ours
+
+    def _oversized(self, data: bytes) -> None:
+        """Feed only what fits in the limit: 431 unless a head completes within it."""
+        room = self.head_limit - self._head_bytes
+        self._head_bytes = self.head_limit
+        _feed(self, data[:room])
+        if self._failure is not None or self.transport.is_closing():
+            return
+        if self._head_bytes >= self.head_limit:  # no head completed in the room
+            limit = self.head_limit
+            self._fail(431, f"Request header fields too large: the limit is {limit} bytes")
+            return
+        self.data_received(data[room:])
 
     def _arm(self, delay: float) -> None:
         self._timer = self.loop.call_later(delay, self._timed_out)
@@ -118,15 +129,14 @@ class HttpProtocol(HttpToolsProtocol):
         self._timer = None
         if self.transport.is_closing():
             return
-        if self._state == _IDLE:  # nothing but, at most, blank lines: just hang up
-            if not self._answers_pending():
-                self.transport.close()
-        elif self._state == _HEAD:
-            self._fail(408, f"Request timeout: the request's headers did not arrive "
-                       f"within {self.head_timeout:g} s")  # fmt: skip
-        else:
+        if self._in_body:
             self._fail(408, f"Request timeout: the request's body did not arrive "
                        f"within {self.body_timeout:g} s")  # fmt: skip
+        elif self._head_bytes:
+            self._fail(408, f"Request timeout: the request's headers did not arrive "
+                       f"within {self.head_timeout:g} s")  # fmt: skip
+        elif not self._answers_pending():  # a connection that sent nothing: just hang up
+            self.transport.close()
 
     def _answers_pending(self) -> bool:
         # self.cycle is the request read last: if it is answered, so are those before it.
@@ -138,7 +148,7 @@ class HttpProtocol(HttpToolsProtocol):
         self._disarm()
         self._failure = (status, message)
         cycle = self.cycle
-        if self._state == _BODY and cycle is not None:
+        if self._in_body and cycle is not None:
             # This request's body is not coming: its application must not wait for it.
             queued = [entry for entry in self.pipeline if entry[0] is cycle]
             if queued:  # not started: drop it, answer once the requests before it are
