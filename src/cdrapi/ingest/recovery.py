@@ -1,28 +1,104 @@
-"""``is_recovered``: was a missed inbound call answered later, in either direction?"""
+"""``is_recovered``: was a missed inbound call answered later, in either direction?
+
+A *call* is every CDR leg of one ``linkedid``: a ring group or a queue writes one leg per
+phone rung, all with the caller's ``linkedid``. The rules, for calls not legs:
+
+- A leg *answers* its call when its disposition is ``ANSWERED`` and someone took it: it
+  has a destination channel, or the record has no channels at all (exports without
+  them). A leg answered by the PBX itself (``Queue``, ``VoiceMail``, an IVR: ``ANSWERED``
+  with no destination channel) does not: a caller who left the queue or a voicemail was
+  not answered, and queue_log says such a call was abandoned (see below).
+- A call is *missed* when no leg answered it. Its legs that rang unanswered (inbound, not
+  ``ANSWERED``: :mod:`cdrapi.ingest.derive` gives them ``is_recovered`` 0) stay 0 until
+  an answered call with the number (an inbound call from it, an outbound call to it)
+  starts within ``window`` hours after the leg: then 1.
+- The legs of an answered call that rang unanswered are not missed calls: their
+  ``is_recovered`` is NULL, and their ``call_codes`` read ``in answered elsewhere`` (or
+  ``queue answered elsewhere``) instead of ``in no answer``, ``in busy``... (see
+  :data:`ELSEWHERE`), so that counting missed calls by ``call_codes`` gives the same
+  calls as counting them by ``is_recovered``. Each leg keeps its own ``call_status``.
+  What queue_log says of a call (``queue abandoned``, ``queue exit key 1``...) is copied
+  onto its legs after this and wins: it only says ``abandoned``/``timeout`` of calls that
+  left a queue unanswered, which are missed calls here too.
+- An answered call recovers the number's earlier missed calls (each leg is marked once:
+  a second answering leg of the call finds nothing left to mark), never the legs of its
+  own call. A leg without a linkedid is a call of its own.
+
+Legs come in any order. :meth:`Recovery.track` sees every batch of a run, in order:
+rows of the current batch are changed in place; keys of rows stored by earlier batches
+of the run come back to be updated in the store (recovered: the return value, no longer
+missed: ``cleared``). Legs stored by earlier runs are looked up in the store when the
+batch is committed (:func:`cdrapi.ingest.batch.commit`): ``callbacks`` for missed calls
+of the number, and the linkedids of the batch's legs (``Batch.look_in_store``). An
+import into an empty store has nothing stored before it (``in_store`` False).
+
+Times are compared as text (``YYYY-MM-DD HH:MM:SS`` sorts as time does).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from bisect import bisect_left, bisect_right, insort
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cdrapi.ingest.derive import DESTINATION, DIRECTION, KEY, RECOVERED, SOURCE, STATUS, TIME
+from cdrapi.ingest.derive import (
+    DESTINATION,
+    DIRECTION,
+    KEY,
+    RECOVERED,
+    ROW_COLUMNS,
+    SOURCE,
+    STATUS,
+    TIME,
+)
 
-__all__ = ["Recovery"]
+if TYPE_CHECKING:
+    from cdrapi.ingest.batch import Batch
+
+__all__ = ["ELSEWHERE", "Recovery"]
 
 _time = itemgetter(TIME)
+_LINKED, _CHANNEL, _DSTCHANNEL, _CODES = (
+    ROW_COLUMNS.index(name) for name in ("linkedid", "channel", "dstchannel", "call_codes")
+)
+
+#: ``call_codes`` of an unanswered leg -> what it reads when another leg answered the call.
+ELSEWHERE: dict[str, str] = {
+    f"{word} {outcome}": f"{word} answered elsewhere"
+    for word in ("in", "queue")
+    for outcome in ("no answer", "busy", "failed", "congestion")
+}
+
+#: Rows tracked between two prunings of old calls (:meth:`Recovery._forget_old`).
+PRUNE_EVERY = 500_000
+#: Linkedids of answered calls, and of calls with unanswered legs, kept at least (the
+#: legs of one call are written within minutes, as the call ends).
+KEEP_CALLS = 200_000
+
+
+def _not_missed(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``row`` as a leg of an answered call: ``is_recovered`` NULL, ``call_codes`` said so."""
+    codes = row[_CODES]
+    return (
+        *row[:_CODES],
+        ELSEWHERE.get(codes, codes),
+        *row[_CODES + 1 : RECOVERED],
+        None,
+        *row[RECOVERED + 1 :],
+    )
 
 
 class Recovery:
-    """``is_recovered``: a missed inbound call followed within ``window`` hours by an
-    answered call with the same number (an inbound call from it or an outbound call to it).
+    """The recovery state of one run (see the module's docstring).
 
-    Rows pass through :meth:`track` in any order; a missed call is marked when its
-    recovering call is seen, before or after it. :meth:`track` returns the keys of rows
-    seen in earlier batches that are now recovered (to update in the store); rows of the
-    current batch are changed in place. :meth:`seed` preloads recent calls from the store.
-    Times are compared as text (``YYYY-MM-DD HH:MM:SS`` sorts as time does).
+    ``answered``/``missed`` hold, per number, the times of answered calls and the
+    (time, key) of missed legs. ``pending`` holds, per linkedid, the key (a list of keys)
+    of unanswered legs of calls not known to be answered; ``answered_calls`` (and the
+    generation before it) the linkedids of answered calls: at least :data:`KEEP_CALLS`
+    of the latest of each. The rows of a batch only collect linkedids (a set add per
+    answered leg, a pair per unanswered one); calls are grouped once a batch, with set
+    operations (:meth:`_calls`): a few percent of :meth:`track`'s cost.
     """
 
     def __init__(self, window_hours: int, in_store: bool = True) -> None:
@@ -32,6 +108,9 @@ class Recovery:
         self.missed: dict[str, list[tuple[str, str]]] = {}
         self.answered: dict[str, list[str]] = {}
         self.done: set[str] = set()
+        self.pending: dict[str, Any] = {}
+        self.answered_calls: set[str] = set()
+        self._older_answered: set[str] = set()
         self._latest = ""
         self._tracked = 0
         self._days: dict[tuple[str, int], str] = {}
@@ -52,6 +131,41 @@ class Recovery:
         kept_keys = {key for calls in self.missed.values() for _, key in calls}
         self.done &= kept_keys
 
+    def _calls(self, answered: set[str], legs: list[tuple[str, str]]) -> list[str]:
+        """Keys of unanswered legs (this batch's ``legs``, earlier ones pending) of calls
+        that another leg answered (in this batch: ``answered``, or earlier)."""
+        answered.discard("")  # no linkedid: each leg is a call of its own
+        pending, unmissed = self.pending, []
+        if pending and answered:
+            for linked in answered & pending.keys():
+                legs_of = pending.pop(linked)
+                if type(legs_of) is str:
+                    unmissed.append(legs_of)
+                else:
+                    unmissed += legs_of
+        if legs:
+            latest, older = self.answered_calls, self._older_answered
+            for linked, key in legs:
+                if not linked:
+                    continue
+                if linked in answered or linked in latest or linked in older:
+                    unmissed.append(key)
+                    continue
+                legs_of = pending.get(linked)
+                if legs_of is None:
+                    pending[linked] = key
+                elif type(legs_of) is str:
+                    pending[linked] = [legs_of, key]
+                else:
+                    legs_of.append(key)
+            if len(pending) > 2 * KEEP_CALLS:  # dicts keep insertion order: oldest first
+                self.pending = dict(list(pending.items())[-KEEP_CALLS:])
+        if answered:
+            self.answered_calls |= answered
+            if len(self.answered_calls) > KEEP_CALLS:
+                self._older_answered, self.answered_calls = self.answered_calls, set()
+        return unmissed
+
     def _shift(self, when: str, sign: int) -> str:
         """``when`` moved by ``sign`` windows (whole days: only the date part changes)."""
         if self.window % 86400 == 0:
@@ -64,26 +178,45 @@ class Recovery:
         moved = dt.datetime.fromisoformat(when) + sign * self._delta
         return moved.strftime("%Y-%m-%d %H:%M:%S")
 
-    def track(
-        self, rows: list[tuple[Any, ...]], callbacks: list[tuple[str, str, str]] | None = None
-    ) -> list[str]:
-        """Mark recovered calls among ``rows`` (in place); return earlier rows' keys.
+    def track_batch(self, batch: Batch) -> None:
+        """:meth:`track` a batch's rows: fills its ``recovered``, ``cleared``,
+        ``callbacks`` and ``look_in_store``."""
+        batch.recovered = self.track(batch.rows, batch.callbacks, batch.cleared)
+        batch.look_in_store = self.in_store and bool(batch.rows)
 
-        ``callbacks`` receives (number, window start, time) of each answered call, for
-        missed calls stored by earlier runs (see :func:`cdrapi.ingest.batch.commit`).
+    def track(
+        self,
+        rows: list[tuple[Any, ...]],
+        callbacks: list[tuple[str, str, str]] | None = None,
+        cleared: list[str] | None = None,
+    ) -> list[str]:
+        """Mark recovered and not-missed legs among ``rows`` (in place); return the keys
+        of earlier rows now recovered.
+
+        ``cleared`` receives the keys of earlier rows found to be legs of an answered
+        call (``is_recovered`` NULL, ``call_codes`` as :data:`ELSEWHERE`). ``callbacks``
+        receives (number, window start, time) of each answered call, for missed calls
+        stored by earlier runs (see :func:`cdrapi.ingest.batch.commit`).
         """
-        if not self.window:
-            return []
         if not self.in_store:
             callbacks = None
+        window = self.window
         missed_of, answered_of, done = self.missed, self.answered, self.done
         here: dict[str, int] = {}
         found: list[str] = []
+        answered_here: set[str] = set()
+        call_answered = answered_here.add
+        legs_here: list[tuple[str, str]] = []  # (linkedid, key) of unanswered legs
         for i, row in enumerate(rows):
-            direction = row[DIRECTION]
             if row[STATUS] == "ANSWERED":
+                if not row[_DSTCHANNEL] and row[_CHANNEL]:
+                    continue  # answered by the PBX (a queue, voicemail, an IVR), not a person
+                call_answered(row[_LINKED])
+                direction = row[DIRECTION]
+                if not window or direction == "INTERNAL":
+                    continue
                 number = row[SOURCE] if direction == "IN" else row[DESTINATION]
-                if not number or direction == "INTERNAL":
+                if not number:
                     continue
                 when = row[TIME]
                 times = answered_of.get(number)
@@ -102,12 +235,14 @@ class Recovery:
                         if key not in done:
                             done.add(key)
                             found.append(key)
-            elif direction == "IN" and row[SOURCE]:
-                key, when, number = row[KEY], row[TIME], row[SOURCE]
-                if row[RECOVERED] == 0:
-                    here[key] = i
-                if key in done:
+            elif row[RECOVERED] == 0:  # an unanswered inbound leg
+                key = row[KEY]
+                here[key] = i
+                legs_here.append((row[_LINKED], key))
+                number = row[SOURCE]
+                if not window or not number or key in done:
                     continue
+                when = row[TIME]
                 missed = missed_of.get(number)
                 if missed is None:
                     missed_of[number] = [(when, key)]
@@ -121,12 +256,17 @@ class Recovery:
                     if bisect_right(times, when) < bisect_right(times, limit):
                         done.add(key)
                         found.append(key)
+        unmissed = self._calls(answered_here, legs_here)
         if rows:
             self._latest = max(self._latest, max(map(_time, rows)))
             self._tracked += len(rows)
-            if self._tracked > 500_000:
+            if self._tracked > PRUNE_EVERY:
                 self._tracked = 0
                 self._forget_old()
+        if unmissed:
+            done.update(unmissed)
+            gone = set(unmissed)
+            found = [key for key in found if key not in gone]
         earlier = []
         for key in found:
             i = here.get(key, -1)
@@ -134,4 +274,10 @@ class Recovery:
                 earlier.append(key)
             else:
                 rows[i] = (*rows[i][:RECOVERED], 1, *rows[i][RECOVERED + 1 :])
+        for key in unmissed:
+            i = here.get(key, -1)
+            if i >= 0:
+                rows[i] = _not_missed(rows[i])
+            elif cleared is not None:
+                cleared.append(key)
         return earlier
