@@ -178,18 +178,21 @@ class Directions:
                 # an extension's device: a user's, or named as the number it carries
                 src_ext = s_user or s_peer == src
                 dst_ext = d_user or d_peer == dst
+                # phone numbers: more digits than extensions (a leading + allowed); one on
+                # an extension's device means the site's extensions are longer
                 digits = self.extension_digits
-                if src_ext and len(src) > digits and src.isdigit():  # longer extensions
-                    self.extension_digits = digits = len(src)
-                if dst_ext and len(dst) > digits and dst.isdigit():
-                    self.extension_digits = digits = len(dst)
-                # phone numbers: more digits than extensions (a leading + allowed)
                 src_phone = len(src) > digits and (
                     src.isdigit() or (src[1:].isdigit() and src[0] == "+")
                 )
+                if src_phone and src_ext and src.isdigit():
+                    self.extension_digits = digits = len(src)
+                    src_phone = False
                 dst_phone = len(dst) > digits and (
                     dst.isdigit() or (dst[1:].isdigit() and dst[0] == "+")
                 )
+                if dst_phone and dst_ext and dst.isdigit():
+                    self.extension_digits = digits = len(dst)
+                    dst_phone = False
                 outside_caller = src_phone and not src_ext
                 if kind is _INTERNAL and dst_phone and not dst_ext and not outside_caller:
                     direction, sign = OUT, "context"
