@@ -38,7 +38,7 @@ def test_real_cdr_csv_file_every_line_one_record(store: Engine) -> None:
     leg = next(r for r in found if r["uniqueid"] == "1706372196.14")
     assert leg["call_status"] == "NO ANSWER" and leg["ring_time"] == "00:00:15"
     assert leg["channel_formatted"] == "Local/ch1@TimeDelay" and leg["linkedid"] == "1706372196.12"
-    assert leg["call_codes"] == "int no answer"
+    assert leg["call_codes"] == "in no answer" and leg["direction"] == "IN"  # its call's
     # a systemname-prefixed uniqueid
     assert any(r["uniqueid"] == "mainserverdss-1706420300.0" for r in found)
 
