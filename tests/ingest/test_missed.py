@@ -93,14 +93,17 @@ def test_in_one_batch(store: Engine, tmp_path: Path) -> None:
     assert outcome(store) == EXPECTED
 
 
-def test_legs_in_different_batches(store: Engine, tmp_path: Path) -> None:
-    """The cut a whole first batch away: each call's legs in two batches."""
+def test_legs_in_different_batches(db_url: str, tmp_path: Path) -> None:
+    """The cut a whole first batch away: each call's legs in two batches (the earlier
+    batch's rows updated by key, on SQLite and on PostgreSQL)."""
+    store = connect(db_url)
     master = tmp_path / "Master.csv"
     append(master, PART1, filler(CHUNK // 16 + 1), PART2)
     batches: list[int] = []
     ingest_csv(store, [master], counting(batches))
     assert len(batches) >= 2
     assert outcome(store) == EXPECTED
+    store.dispose()
 
 
 def test_legs_across_two_runs(db_url: str, tmp_path: Path) -> None:
