@@ -267,7 +267,7 @@ class CsvChunks:
                 "dates like 07/01/2026 read month first (MM/DD/YYYY): no day over 12 in "
                 "the file says otherwise; check the times", b"",
             ))  # fmt: skip
-        batch.recovered = self.recovery.track(batch.rows, batch.callbacks)
+        self.recovery.track_batch(batch)
         batch.directions = self.deriver.take_signs()
         return batch
 

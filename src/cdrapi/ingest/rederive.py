@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, bindparam, or_, select, true, update
 
+from cdrapi.ingest.batch import clear_missed
 from cdrapi.ingest.cdr import FIELDS, INDEX
 from cdrapi.ingest.derive import ROW_COLUMNS
 from cdrapi.ingest.options import Options
@@ -97,7 +98,8 @@ def rederive(engine: Engine, options: Options | None = None) -> Summary:
             rows.append(tuple(derived))
         for sign, count in deriver.take_signs().items():
             summary.directions["stored" if sign == "call-type" else sign] += count
-        earlier = recovery.track(rows)
+        cleared: list[str] = []
+        earlier = recovery.track(rows, cleared=cleared)
         with writing(engine) as conn:
             conn.execute(
                 _UPDATE,
@@ -111,6 +113,8 @@ def rederive(engine: Engine, options: Options | None = None) -> Summary:
             )
             if earlier:
                 conn.execute(_MARK, [{"key": key} for key in earlier])
+            if cleared:
+                clear_missed(conn, cleared)
         summary.lines += len(rows)
         summary.updated += len(rows)
         after = (stored[-1].time, stored[-1].id)

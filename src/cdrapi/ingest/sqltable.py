@@ -120,7 +120,7 @@ class _Table:
         return (str(key) for key in conn.execute(query).scalars() if key)
 
     def finish(self, batch: Batch) -> None:
-        batch.recovered = self.recovery.track(batch.rows, batch.callbacks)
+        self.recovery.track_batch(batch)
         batch.directions = self.deriver.take_signs()
 
 
