@@ -161,8 +161,11 @@ def connect(url: str, *, create: bool = True) -> Engine:
     elif engine.dialect.name != "postgresql":
         raise StoreError(f"unsupported database {engine.dialect.name!r}: use sqlite or postgresql")
     if create:
+        from cdrapi.store.diskfull import AGAIN, reporting_full_disk  # (it imports this)
+
         try:
-            create_schema(engine)
+            with reporting_full_disk(engine, "creating the store's tables", AGAIN):
+                create_schema(engine)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot open database {url!r}: {exc}") from exc
     return engine
