@@ -136,13 +136,8 @@ def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return server.new_database()
 
 
-@contextmanager
-def serve_app(app: Any) -> Iterator[str]:
-    """``app`` under uvicorn on loopback, in a thread; yields its base URL."""
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="critical", access_log=False, lifespan="off"
-    )
+def start_uvicorn(config: uvicorn.Config) -> tuple[uvicorn.Server, threading.Thread]:
+    """A uvicorn server for ``config`` running in a thread, once it accepts connections."""
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -151,6 +146,17 @@ def serve_app(app: Any) -> Iterator[str]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.01)
+    return server, thread
+
+
+@contextmanager
+def serve_app(app: Any) -> Iterator[str]:
+    """``app`` under uvicorn on loopback, in a thread; yields its base URL."""
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="critical", access_log=False, lifespan="off"
+    )
+    server, thread = start_uvicorn(config)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

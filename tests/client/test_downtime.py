@@ -27,7 +27,7 @@ from cdrapi.server.app import create_app
 from cdrapi.settings import Settings
 from cdrapi.store.engine import connect
 from tests.client.conftest import KEY, TOKEN, Fault, Seen, Switch
-from tests.conftest import free_port
+from tests.conftest import free_port, start_uvicorn
 from tests.data import load, sample_rows
 
 PULL = "from cdrapi.cli.pull import pull; pull()"
@@ -53,14 +53,7 @@ class Restartable:
             access_log=False,
             lifespan="off",
         )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-            time.sleep(0.01)
-        self._server, self._thread = server, thread
+        self._server, self._thread = start_uvicorn(config)
 
     def stop(self) -> None:
         if self._server is None or self._thread is None:

@@ -109,6 +109,17 @@ def caught_up(db: Path, pbx: Pbx, timeout: float = 30) -> None:
 
 
 def test_a_day_of_calls_with_rotations_restarts_and_a_kill(tmp_path: Path) -> None:
+    services: list[subprocess.Popen[bytes]] = []
+    try:
+        _a_day(tmp_path, services)
+    finally:  # a failed check must not leave a follower running
+        for service in services:
+            if service.poll() is None:
+                os.killpg(service.pid, signal.SIGKILL)
+                service.wait(30)
+
+
+def _a_day(tmp_path: Path, services: list[subprocess.Popen[bytes]]) -> None:
     pbx, db = Pbx(tmp_path), tmp_path / "store.db"
     engine = connect(f"sqlite:///{db}")
 
@@ -127,6 +138,7 @@ def test_a_day_of_calls_with_rotations_restarts_and_a_kill(tmp_path: Path) -> No
     cron()
     # midday: a --follow service, across two kinds of rotation and a restart
     service = follower(db, pbx.master)
+    services.append(service)
     pbx.calls(40, half=True)
     pbx.rotate("compress")
     pbx.calls(30)
@@ -138,6 +150,7 @@ def test_a_day_of_calls_with_rotations_restarts_and_a_kill(tmp_path: Path) -> No
     pbx.rotate("delaycompress")
     pbx.calls(15)
     service = follower(db, pbx.master)
+    services.append(service)
     caught_up(db, pbx)
     # afternoon: killed with kill -9 in the middle of a burst, two rotations while down
     pbx.calls(3000)

@@ -35,7 +35,7 @@ from cdrapi.server.protocol import HttpProtocol
 from cdrapi.server.recordings import sign
 from cdrapi.settings import Settings
 from cdrapi.store.engine import connect
-from tests.conftest import PostgresServer, _pg_bin, free_port
+from tests.conftest import PostgresServer, _pg_bin, free_port, start_uvicorn
 from tests.data import load, sample_rows
 
 TOKEN = "t"
@@ -95,13 +95,7 @@ def guarded(settings: Settings) -> Iterator[Server]:
         create_app(settings), host="127.0.0.1", port=port, http=QuickProtocol,
         log_config=None, log_level="warning", access_log=False, lifespan="off",
     )  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.01)
+    server, thread = start_uvicorn(config)
     try:
         yield Server(port, thread)
     finally:
