@@ -31,6 +31,7 @@ def test_csv_command_summary_and_rejects(tmp_path: Path, monkeypatch: object) ->
     assert f"rejected {master}:2: not an Asterisk CDR line: 2 columns" in out
     assert "lines: 16 calls stored, 0 already there, 1 rejected" in out, out
     assert f"1 rejected lines are in {rejects}" in out
+    assert "16 calls stored" in out.strip().splitlines()[-1]  # the summary ends the run
     assert rejects.read_text() == "garbage,line\n"
     engine = connect(db)
     assert rows(engine, "user_fullname")[0] == ("Maria Ionescu",)  # directory from --config

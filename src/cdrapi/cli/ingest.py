@@ -125,9 +125,9 @@ def _run(
         signs = sorted(summary.directions.items(), key=lambda item: (-item[1], item[0]))
         text = ", ".join(f"{count:,} from {sign}" for sign, count in signs)
         click.echo(f"directions: {text}", err=True)
-    click.echo(str(summary), err=True)
     if summary.rejected and options.rejects:
         click.echo(f"{summary.rejected:,} rejected lines are in {options.rejects}", err=True)
+    click.echo(str(summary), err=True)  # the last line (but for an Error: line)
     failure = summary.failed(max_rejects)
     if failure is not None:
         raise click.ClickException(failure)
