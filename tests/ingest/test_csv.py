@@ -240,3 +240,14 @@ def test_a_queue_log_or_cel_file_says_which_command_reads_it(store: Engine, tmp_
     assert [r.line for r in reported] == [1, 2, 1]
     assert all("queue-log" in r.reason for r in reported[:2])
     assert "CEL" in reported[2].reason and "not read CEL yet" in reported[2].reason
+
+
+def test_a_header_row_is_not_counted_as_a_line(store: Engine, tmp_path: Path) -> None:
+    export = tmp_path / "export.csv"
+    export.write_text(
+        "calldate,src,dst,disposition,duration,billsec,uniqueid\n"
+        "2024-03-09 17:00:00,0721000001,101,ANSWERED,5,5,1710000000.1\n"
+        "2024-03-09 17:01:00,0721000002,101,NO ANSWER,5,0,1710000000.2\n"
+    )
+    summary = ingest_csv(store, [export])
+    assert (summary.lines, summary.stored, summary.rejected) == (2, 2, 0)

@@ -252,12 +252,12 @@ class CsvChunks:
         lines = text.split("\n")
         if lines[-1] == "":
             lines.pop()
-        batch = Batch(lines=len(lines))
         start = 1 if first_line == 1 and self._skip_first else 0
+        batch = Batch(lines=len(lines) - start)  # a header row is no line of calls
         try:
             self._fast(lines, start, first_line, clean, batch)
         except csv.Error:
-            batch = Batch(lines=len(lines))
+            batch = Batch(lines=len(lines) - start)
             for i in range(start, len(lines)):
                 self._one(lines[i], first_line + i, clean, batch)
         if isinstance(header, HeaderLayout) and header.guessed and not self._warned_dates:
