@@ -154,7 +154,7 @@ def test_a_rotated_file_that_is_gone_is_a_warning_with_its_last_line(
     summary = run(store, master)
     assert summary.stored == 1  # type: ignore[attr-defined]
     (warning,) = summary.warnings  # type: ignore[attr-defined]
-    assert f"{master} (read up to line 2) was rotated away" in warning
+    assert warning.startswith(f"{master}: the file read up to line 2 was rotated away")
     assert "lines written to it after line 2 may be missing" in warning
 
 

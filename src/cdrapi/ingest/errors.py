@@ -46,4 +46,6 @@ class Reject:
     raw: bytes
 
     def __str__(self) -> str:
+        if not self.line:  # about the whole file
+            return f"{self.file}: {self.reason}"
         return f"{self.file}:{self.line}: {self.reason}"

@@ -172,8 +172,9 @@ class FileTail:
                 self._rotated.append(_Reader.start(opened))
 
     def _lost(self, saved: Position) -> None:
+        where = "" if saved.path == str(self.path) else f" (as {saved.path})"
         self.warnings.append(
-            f"{saved.path} (read up to line {saved.line:,}) was rotated away and no file "
+            f"the file read up to line {saved.line:,}{where} was rotated away and no file "
             f"next to {self.path.name}, compressed or not, holds it: lines written to it "
             f"after line {saved.line:,} may be missing. Find it (logrotate's olddir?) and "
             "import it with the same command: lines already stored are skipped"
