@@ -24,8 +24,8 @@ run: setup
 		$(BIN)/cdrapi serve --db $(DB) --host 127.0.0.1 --port 8080
 
 lint: setup
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 	$(BIN)/mypy --strict src
 
 test: lint
