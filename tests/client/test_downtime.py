@@ -224,7 +224,8 @@ def test_requests_in_flight_during_an_outage_share_one_budget(site: Site) -> Non
 
     gave_up = asyncio.run(four())
     first_failure = min(seen.at for seen in site.switch.requests)
-    assert all(1.5 <= at - first_failure < 1.9 for at in gave_up), [
+    # together at 1.5 s (slack for a loaded machine); the late one alone would go at 2.5 s
+    assert all(1.5 <= at - first_failure < 2.3 for at in gave_up), [
         at - first_failure for at in gave_up
     ]
     tries = [seen.body[:7] for seen in site.switch.requests]
