@@ -10,9 +10,11 @@ on (``srctrunk``) or went out on (``dsttrunk``), and the export's own call type
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Sequence
 
-__all__ = ["FIELDS", "INDEX", "UNIQUEID", "is_datetime", "looks_like_uniqueid"]
+__all__ = ["FIELDS", "INDEX", "UNIQUEID", "is_datetime", "looks_like_uniqueid", "source_key"]
 
 FIELDS: tuple[str, ...] = (
     "accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp",
@@ -42,3 +44,15 @@ def is_datetime(value: str) -> bool:
         and value[13] == ":"
         and value[:4].isdigit()
     )
+
+
+_UID, _SEQ = INDEX["uniqueid"], INDEX["sequence"]
+
+
+def source_key(cdr: Sequence[str]) -> str:
+    """The CDR's key in the store (``calls.source_key``): its uniqueid and sequence, or a
+    digest of the whole CDR when it lacks them (the same CDR read twice stays one call)."""
+    uniqueid, sequence = cdr[_UID], cdr[_SEQ]
+    if uniqueid and sequence:
+        return f"u:{uniqueid}:{sequence}"
+    return "h:" + hashlib.blake2b("\x1f".join(cdr).encode(), digest_size=16).hexdigest()

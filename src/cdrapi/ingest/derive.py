@@ -26,12 +26,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cdrapi.ingest.cdr import source_key
 from cdrapi.ingest.channels import format_channel
 from cdrapi.ingest.direction import SIGNS, Directions
 from cdrapi.ingest.directory import Directory, User
@@ -244,10 +244,7 @@ class Deriver:
                     uniqueid, linkedid,
                 )  # fmt: skip
         self.signs[sign] += 1
-        if uniqueid and sequence:
-            key = f"u:{uniqueid}:{sequence}"
-        else:
-            key = "h:" + hashlib.blake2b("\x1f".join(cdr).encode(), digest_size=16).hexdigest()
+        key = source_key(cdr)
         if not clid and (cnam or cnum):
             clid = f'"{cnam or cnum or src}" <{cnum or src}>'
         qname = None

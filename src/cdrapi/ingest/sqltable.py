@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
 import io
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -32,7 +31,7 @@ from sqlalchemy import Connection, Engine, column, inspect, select, table
 from sqlalchemy.exc import SQLAlchemyError
 
 from cdrapi.ingest.batch import Batch
-from cdrapi.ingest.cdr import FIELDS, INDEX
+from cdrapi.ingest.cdr import FIELDS, INDEX, source_key
 from cdrapi.ingest.derive import Deriver
 from cdrapi.ingest.errors import Reject, SourceError
 from cdrapi.ingest.options import Options
@@ -104,7 +103,7 @@ class _Table:
         zone = self.zone
         for index, value in zip(self.fields, row, strict=True):
             values[index] = _text(value, zone)
-        return _identity(values), row[0], values
+        return source_key(values), row[0], values
 
     def take(self, cdr: list[str], number: int, batch: Batch) -> bool:
         try:
@@ -122,14 +121,6 @@ class _Table:
     def finish(self, batch: Batch) -> None:
         self.recovery.track_batch(batch)
         batch.directions = self.deriver.take_signs()
-
-
-def _identity(cdr: Sequence[str]) -> str:
-    """The row's key, as derivation makes it (``calls.source_key``)."""
-    uid, seq = cdr[INDEX["uniqueid"]], cdr[INDEX["sequence"]]
-    if uid and seq:
-        return f"u:{uid}:{seq}"
-    return "h:" + hashlib.blake2b("\x1f".join(cdr).encode(), digest_size=16).hexdigest()
 
 
 def _csv_line(cdr: Sequence[str]) -> bytes:
