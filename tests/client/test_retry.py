@@ -7,6 +7,7 @@ closed: ``test_downtime.py``.)"""
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from cdrapi.client import AsyncClient, RateLimitError, Retry
 from cdrapi.client.errors import AuthenticationError, ServerError, TransportError
 from cdrapi.client.retry import parse_retry_after
-from tests.client.conftest import FAST, KEY, TOKEN, Fault, Server
+from tests.client.conftest import FAST, KEY, TOKEN, Fault, Seen, Server
 
 
 def test_server_errors_then_success(server: Server) -> None:
@@ -127,3 +128,34 @@ def test_retry_after_as_seconds_or_http_date() -> None:
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412490) == 0
     assert parse_retry_after("soon") is None
     assert parse_retry_after(None) is None
+
+
+def test_a_request_still_failing_after_another_was_answered_keeps_backing_off(
+    server: Server,
+) -> None:
+    """Page 1 is answered while page 2 keeps failing: page 2's outage goes on, and its
+    waits are waits again (not cut short by the answer that ended the last one)."""
+
+    def choose(seen: Seen) -> Fault | None:
+        return Fault(status=503) if seen.body.startswith(b"page=2&") else None
+
+    server.switch.choose = choose
+    policy = Retry(retry_for=1.0, backoff=0.05, max_backoff=0.1)
+
+    async def both() -> None:
+        async with AsyncClient(server.url, TOKEN, KEY, concurrency=2, retry=policy) as client:
+            first = asyncio.create_task(client.page(2))
+            await asyncio.sleep(0.2)
+            await client.page(1)  # an answer: the outage seen so far ends
+            with pytest.raises(ServerError):
+                await first
+
+    asyncio.run(both())
+    tries = sum(1 for seen in server.switch.requests if seen.body.startswith(b"page=2&"))
+    assert tries < 40  # about 1 s at 0.05-0.1 s waits; not a tight loop
+
+
+def test_backoff_does_not_overflow_after_many_retries() -> None:
+    policy = Retry(retry_for=math.inf, backoff=0.5, max_backoff=10)
+    error = ServerError(503, ["busy"])
+    assert 0 <= policy.delay(5000, error) <= 10

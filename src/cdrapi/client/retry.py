@@ -115,7 +115,10 @@ class Outage:
         since = self.since
         if since is None:  # ended by an answer to another request; this one still fails
             with self._lock:
-                since = self.since = self.since or time.monotonic()
+                if self.since is None:  # a new outage: its own signal (the old one is set)
+                    self.since = time.monotonic()
+                    self._back, self._aback = threading.Event(), asyncio.Event()
+                since = self.since
         return min(first, since)
 
     def wait(self, seconds: float, *, early: bool) -> None:
@@ -168,7 +171,7 @@ class Retry:
         told = _told(error)
         if told:
             return min(told, self.max_retry_after)
-        cap = min(self.max_backoff, self.backoff * 2.0**retry)
+        cap = min(self.max_backoff, self.backoff * 2.0 ** min(retry, 60))  # no overflow
         return random.uniform(0.0, cap)
 
     def _next_wait(
