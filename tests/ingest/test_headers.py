@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from cdrapi.ingest import LayoutError, Options, Reject, ingest_csv
 from cdrapi.ingest.cdr import INDEX
 from cdrapi.ingest.csvfile import LineParser
+from cdrapi.ingest.files import CHUNK
 from cdrapi.protocol.records import COLUMNS, record
 from tests.ingest.conftest import rows
 
@@ -214,3 +215,23 @@ def test_slashed_dates_without_a_day_over_12_are_read_month_first_and_warned(
     summary = ingest_csv(store, [export])
     assert [r["time"] for r in records(store)] == ["2026-07-01 09:00:00", "2026-07-02 09:00:00"]
     assert any("read month first" in w and ":2:" in w for w in summary.warnings)
+
+
+def test_the_day_month_order_of_a_big_file_is_one_for_all_its_lines(
+    store: Engine, tmp_path: Path
+) -> None:
+    """Days 01-12 fill the first chunk read; day 14 comes later: every line is day first."""
+    export = tmp_path / "cdr.csv"
+    lines = ["Time,Call From,Call To,Call Duration(s),Talk Duration(s),Status,Communication Type"]
+    for n in range(12_000):
+        day = 1 + n // 1000  # 01/07 .. 12/07, a thousand calls a day
+        when = f"{day:02d}/07/2026 09:{n // 60 % 60:02d}:{n % 60:02d}"
+        lines.append(f"{when},1001,1002,10,5,ANSWERED,Internal")
+    lines.append("14/07/2026 09:00:00,1001,1002,10,5,ANSWERED,Internal")
+    export.write_text("\n".join(lines) + "\n")
+    assert export.stat().st_size > CHUNK // 16  # more than the first chunk of a one-shot run
+    summary = ingest_csv(store, [export])
+    assert (summary.stored, summary.rejected) == (12_001, 0)
+    months = {r["time"][5:7] for r in records(store)}
+    assert months == {"07"}
+    assert not any("month first" in w for w in summary.warnings)

@@ -37,7 +37,7 @@ from cdrapi.ingest.batch import Batch
 from cdrapi.ingest.cdr import FIELDS, INDEX, is_datetime, looks_like_uniqueid
 from cdrapi.ingest.derive import Deriver
 from cdrapi.ingest.errors import LayoutError, Reject
-from cdrapi.ingest.files import FileSource, run_files
+from cdrapi.ingest.files import CHUNK, FileSource, run_files
 from cdrapi.ingest.headers import (
     HeaderLayout,
     Layout,
@@ -45,6 +45,7 @@ from cdrapi.ingest.headers import (
     header_layout,
     unquoted_nulls,
 )  # fmt: skip
+from cdrapi.ingest.logfile import LogFile
 from cdrapi.ingest.lookalikes import other_source
 from cdrapi.ingest.options import Options
 from cdrapi.ingest.queue_log import queue_fields_for_new_calls
@@ -225,6 +226,22 @@ def split_line(line: str) -> list[str] | str:
 _CLID = INDEX["clid"]
 
 
+def _learn_date_order(header: HeaderLayout, path: str) -> None:
+    """Take the day/month order of a layout's slashed dates from the whole file, before
+    any line is read: one order for all its lines (a first chunk of early days only would
+    otherwise be read month first, the rest day first)."""
+    if not header.needs_date_order():
+        return
+    file = LogFile.open(Path(path))
+    if file is None:
+        return
+    try:
+        while header.needs_date_order() and (data := file.read(CHUNK)):
+            header.learn(data.decode("utf-8", "replace"))
+    finally:
+        file.close()
+
+
 class CsvChunks:
     """Parses chunks of an Asterisk CSV file into batches (see :mod:`cdrapi.ingest.files`)."""
 
@@ -233,11 +250,14 @@ class CsvChunks:
         self._skip_first = False
         self._warned_dates = False
 
-    def start_file(self, first_line: bytes) -> None:
+    def start_file(self, first_line: bytes, path: str) -> None:
         self.lines.forget()
         self._warned_dates = False
         text = first_line.decode("utf-8", "replace").rstrip("\r\n").lstrip("\ufeff")
         self._skip_first = self.lines.read_header(text)
+        header = self.lines.header
+        if isinstance(header, HeaderLayout):
+            _learn_date_order(header, path)
 
     def parse(self, data: bytes, first_line: int) -> Batch:
         try:

@@ -57,8 +57,8 @@ AHEAD = 2
 class ChunkParser(Protocol):
     """Parses the complete lines of one file."""
 
-    def start_file(self, first_line: bytes) -> None:
-        """A (new) file begins with ``first_line`` (for header rows)."""
+    def start_file(self, first_line: bytes, path: str) -> None:
+        """A (new) file, at ``path``, begins with ``first_line`` (for header rows)."""
 
     def parse(self, data: bytes, first_line: int) -> Batch:
         """The batch for ``data`` (complete lines, the first numbered ``first_line``)."""
@@ -103,9 +103,9 @@ def file_batches(
                 yield None
                 continue
             if read.first_line == 1:
-                source.parser.start_file(read.data.split(b"\n", 1)[0])
+                source.parser.start_file(read.data.split(b"\n", 1)[0], read.file)
             elif read.file != reading:  # resumed, or back to a rotated file: its header
-                source.parser.start_file(first_line(read.file))
+                source.parser.start_file(first_line(read.file), read.file)
             reading = read.file
             batch = source.parser.parse(read.data, read.first_line)
             batch.checkpoint = (source.name, read.position.dumps())

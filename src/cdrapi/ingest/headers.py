@@ -132,9 +132,13 @@ class HeaderLayout:
         del out[len(FIELDS) :]
         return out
 
+    def needs_date_order(self) -> bool:
+        """Whether this layout rewrites slashed dates and their order is not known yet."""
+        return self.day_first is None and self.format is not None and bool(self.format.times)
+
     def learn(self, text: str) -> None:
         """Take the day/month order of slashed dates from ``text`` (once found)."""
-        if self.day_first is None and self.format is not None and self.format.times:
+        if self.needs_date_order():
             if _DAY_FIRST.search(text):
                 self.day_first = True
             elif _MONTH_FIRST.search(text):

@@ -139,7 +139,7 @@ class QueueChunks:
         self.columns: dict[str, int] | None = None  # a CSV export's, from its header
         self.separator = ","
 
-    def start_file(self, first_line: bytes) -> None:
+    def start_file(self, first_line: bytes, path: str) -> None:
         """A CSV export is known by its header row; a pipe file has none."""
         self.columns = None
         header = first_line.decode("utf-8", "replace").lstrip("\ufeff").rstrip("\r\n")
