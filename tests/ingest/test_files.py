@@ -53,9 +53,9 @@ def test_rejects_read_again_are_not_appended_again(store: Engine, tmp_path: Path
     summary = ingest_csv(store, [master], Options(rejects=rejects, from_start=True))
     assert summary.rejected == 2  # still reported
     assert rejects.read_text() == "garbage,line\n" * 2  # not appended again
-    append(master, "other,garbage\n")
+    append(master, "other,garbage\n", "garbage,line\n")  # new lines, one equal to an old
     ingest_csv(store, [master], Options(rejects=rejects))
-    assert rejects.read_text() == "garbage,line\n" * 2 + "other,garbage\n"
+    assert rejects.read_text() == "garbage,line\n" * 2 + "other,garbage\ngarbage,line\n"
 
 
 def _children(pid: int) -> list[int]:

@@ -213,6 +213,7 @@ def test_every_row_read_is_a_line_once(freepbx: tuple[str, Engine], store: Engin
     options = Options(Settings(timezone="UTC"), report=reported.append)
     first = ingest_db(store, url, options)
     assert (first.lines, first.stored, first.duplicates, first.rejected) == (5, 2, 2, 1)
+    assert sum(first.directions.values()) == 2  # each derived row's sign, as files have it
     assert [r.reason for r in reported] == [
         "uniqueid '1710400000.2': unknown disposition 'WHATEVER'"
     ]

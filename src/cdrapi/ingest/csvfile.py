@@ -50,7 +50,6 @@ from cdrapi.ingest.lookalikes import other_source
 from cdrapi.ingest.options import Options
 from cdrapi.ingest.queue_log import queue_fields_for_new_calls
 from cdrapi.ingest.recovery import Recovery
-from cdrapi.ingest.rejects import RejectFile
 from cdrapi.ingest.summary import Summary
 from cdrapi.store.writer import bulk_load
 
@@ -388,7 +387,7 @@ def ingest_csv(
     options = options or Options()
     renames, layout = parse_columns_option(columns)
     options.prepare(engine)
-    rejects = RejectFile(options.rejects, options.report)
+    rejects = options.reject_file()
     with bulk_load(engine) if not follow else nullcontext(False) as empty:
         # Into an empty store, earlier missed calls can only be in this run (tracked here).
         recovery = options.recovery(in_store=not empty)

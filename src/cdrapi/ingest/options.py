@@ -15,6 +15,7 @@ from cdrapi.ingest.directory import Directory, stored_directory
 from cdrapi.ingest.errors import Reject
 from cdrapi.ingest.recordings import RecordingIndex
 from cdrapi.ingest.recovery import Recovery
+from cdrapi.ingest.rejects import RejectFile
 from cdrapi.ingest.summary import Summary
 from cdrapi.settings import Settings
 from cdrapi.store.writer import ensure_indexes, replace_directory
@@ -46,6 +47,10 @@ class Options:
             replace_directory(engine, **self.directory.tables())
         else:
             self.directory = stored_directory(engine)
+
+    def reject_file(self) -> RejectFile:
+        """The run's reject file (lines already in it not repeated with ``from_start``)."""
+        return RejectFile(self.rejects, self.report, again=self.from_start)
 
     def zone(self) -> ZoneInfo:
         """The PBX's time zone (the ``timezone`` setting)."""

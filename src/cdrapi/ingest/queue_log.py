@@ -48,7 +48,6 @@ from cdrapi.ingest.directory import Directory
 from cdrapi.ingest.errors import Reject
 from cdrapi.ingest.files import FileSource, run_files
 from cdrapi.ingest.options import Options
-from cdrapi.ingest.rejects import RejectFile
 from cdrapi.ingest.summary import Summary
 from cdrapi.store.schema import calls, queue_calls
 from cdrapi.store.writer import upsert
@@ -341,7 +340,7 @@ def ingest_queue_log(
     options = options or Options()
     options.prepare(engine)
     summary = Summary()
-    rejects = RejectFile(options.rejects, options.report)
+    rejects = options.reject_file()
     source = FileSource(Path(path), "queue_log", QueueChunks(str(path), options.zone()))
     try:
         return run_files(

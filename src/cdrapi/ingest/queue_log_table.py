@@ -35,7 +35,6 @@ from cdrapi.ingest.directory import Directory
 from cdrapi.ingest.errors import Reject, SourceError
 from cdrapi.ingest.options import Options
 from cdrapi.ingest.queue_log import QueueStore, call_event, event_data, queue_columns
-from cdrapi.ingest.rejects import RejectFile
 from cdrapi.ingest.sqlsource import connect_source, poll_table, reason, safe_url
 from cdrapi.ingest.summary import Summary
 from cdrapi.ingest.watermark import Clock, column_kind
@@ -142,7 +141,7 @@ def ingest_queue_log_table(
     is set."""
     options = options or Options()
     source = connect_source(url)
-    rejects = RejectFile(options.rejects, options.report)
+    rejects = options.reject_file()
     summary = Summary()
     try:
         zone = dt.UTC if gmt else options.zone()

@@ -3,9 +3,11 @@
 Fix the lines and import the file again. Each reject is also reported (file, line
 number and reason) to the caller's ``report`` function (the CLI prints it on stderr).
 Rejects are written and flushed to disk before the batch they belong to commits, so a
-crash can never lose one. A line the file already holds (from an earlier run, read again
-with ``--from-start`` or after a crash) is not appended again: each line in the file at
-the start of the run stands for one reject of that line.
+crash can never lose one (it may repeat the rejects of the batch it interrupted). When
+the sources are read again from their start (``again``: ``--from-start``), a line the file
+already holds is not appended again: each line in the file at the start of the run stands
+for one reject of that line. Otherwise every rejected line is appended, also one that
+equals an earlier one.
 """
 
 from __future__ import annotations
@@ -27,10 +29,15 @@ class RejectFile:
     """Appends rejected lines to ``path`` (created on the first reject)."""
 
     def __init__(
-        self, path: str | Path | None, report: Callable[[Reject], None] | None = None
+        self,
+        path: str | Path | None,
+        report: Callable[[Reject], None] | None = None,
+        *,
+        again: bool = False,
     ) -> None:
         self.path = Path(path) if path else None
         self.report = report
+        self.again = again
         self.count = 0
         self._file: BinaryIO | None = None
         self._held: Counter[bytes] | None = None  # digests of the lines already in the file
@@ -67,7 +74,7 @@ class RejectFile:
     def _open(self) -> None:
         assert self.path is not None
         self._held = Counter()
-        if self.path.is_file():  # not a device or a pipe (/dev/stderr): nothing to read
+        if self.again and self.path.is_file():  # not a device or a pipe (/dev/stderr)
             try:
                 with open(self.path, "rb") as existing:
                     self._held.update(_digest(line.rstrip(b"\r\n") + b"\n") for line in existing)

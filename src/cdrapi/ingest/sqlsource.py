@@ -137,6 +137,7 @@ def poll_table(
             batch.checkpoint = (rows.name, dumps_position(clock, watermark, window))
             stored = commit(engine, batch, rejects, after)
             summary.add(batch.lines, stored, len(batch.rows), len(batch.rejects))
+            summary.note(batch.directions, batch.warnings)
             summary.duplicates += copies
             summary.seconds = time.perf_counter() - started
             if progress is not None:

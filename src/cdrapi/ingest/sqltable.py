@@ -37,7 +37,6 @@ from cdrapi.ingest.errors import Reject, SourceError
 from cdrapi.ingest.options import Options
 from cdrapi.ingest.queue_log import queue_fields_for_new_calls
 from cdrapi.ingest.recovery import Recovery
-from cdrapi.ingest.rejects import RejectFile
 from cdrapi.ingest.sqlsource import connect_source, poll_table, reason, safe_url, source_url
 from cdrapi.ingest.summary import Summary
 from cdrapi.ingest.watermark import Clock, column_kind
@@ -143,7 +142,7 @@ def ingest_db(
     ``options.stop`` is set."""
     options = options or Options()
     source = connect_source(url)
-    rejects = RejectFile(options.rejects, options.report)
+    rejects = options.reject_file()
     try:
         pbx = _Table(source, table_name, url, options.zone())  # before the store is touched
         options.prepare(engine)

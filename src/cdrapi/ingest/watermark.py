@@ -37,6 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any, Literal
 
 from sqlalchemy.types import Date, DateTime, Integer, Numeric, TypeEngine
@@ -89,9 +90,9 @@ class Clock:
                 return dt.datetime(value.year, value.month, value.day)
             return None
         if kind == "epoch":
-            return (
+            return (  # int, float or a DECIMAL column's Decimal
                 int(value)
-                if isinstance(value, int | float) and not isinstance(value, bool)
+                if isinstance(value, int | float | Decimal) and not isinstance(value, bool)
                 else None
             )
         if isinstance(value, bytes):
