@@ -37,7 +37,7 @@ from cdrapi.ingest.direction import SIGNS, Directions
 from cdrapi.ingest.directory import Directory, User
 from cdrapi.ingest.recordings import RecordingIndex, recording_url
 
-__all__ = ["ROW_COLUMNS", "Deriver", "call_status", "format_channel"]
+__all__ = ["ROW_COLUMNS", "Deriver", "call_status", "format_channel", "seconds"]
 
 ROW_COLUMNS: tuple[str, ...] = (
     "source_key", "uniqueid", "linkedid", "sequence", "time", "time_end", "caller_id",
@@ -105,7 +105,9 @@ def call_status(disposition: str) -> str | None:
     return _STATUS.get(disposition.strip().upper())
 
 
-def _seconds(value: str) -> int:
+def seconds(value: str) -> int:
+    """Seconds in a duration field: ``125``, ``125.0`` or ``HH:MM:SS`` (``""`` is 0);
+    ValueError when it is none of them or negative."""
     if value.isdigit():
         return int(value)
     value = value.strip()
@@ -212,8 +214,8 @@ class Deriver:
             except ValueError:
                 raise ValueError(f"bad end time {raw_end!r}") from None
         try:
-            duration = int(duration_text) if duration_text.isdigit() else _seconds(duration_text)
-            billsec = int(billsec_text) if billsec_text.isdigit() else _seconds(billsec_text)
+            duration = int(duration_text) if duration_text.isdigit() else seconds(duration_text)
+            billsec = int(billsec_text) if billsec_text.isdigit() else seconds(billsec_text)
         except ValueError:
             raise ValueError(f"bad duration/billsec {duration_text!r}/{billsec_text!r}") from None
         if end is None:  # sources without an end time: start + duration, for all alike

@@ -28,6 +28,7 @@ from contextlib import suppress
 from operator import itemgetter
 
 from cdrapi.ingest.cdr import FIELDS, INDEX, is_datetime
+from cdrapi.ingest.derive import seconds
 from cdrapi.ingest.errors import LayoutError
 from cdrapi.ingest.vendors import FORMATS, RING, Format, norm
 
@@ -96,16 +97,6 @@ _MONTH_FIRST = re.compile(r"\b(0?[1-9]|1[0-2])[/.](1[3-9]|2\d|3[01])[/.]\d{4}\b"
 _SECONDS_TEXT = re.compile(r"\s*(\d+)s\b.*")
 
 
-def _seconds(value: str) -> int:
-    value = value.strip()
-    if not value:
-        return 0
-    total = 0
-    for part in value.split(":"):
-        total = total * 60 + int(float(part))
-    return total
-
-
 class HeaderLayout:
     """The raw CDR of a header CSV's fields: the columns picked in :data:`FIELDS`
     order, then the format's fixes. ``learn`` reads a chunk's text for the day/month
@@ -171,7 +162,7 @@ class HeaderLayout:
                 out[_DURATION] = out[_BILLSEC]
         if self._ring and not out[_DURATION]:
             with suppress(ValueError):  # derivation names the bad value
-                out[_DURATION] = str(_seconds(out[_BILLSEC]) + _seconds(out[_RING]))
+                out[_DURATION] = str(seconds(out[_BILLSEC]) + seconds(out[_RING]))
 
     def _time(self, value: str) -> str:
         """``07/01/2026 10:00:00 PM`` (in the file's day/month order) -> ISO, or the
