@@ -118,7 +118,6 @@ def _run(
         signal.signal(signal.SIGINT, stop)
     with clean_errors(*STORE_ERRORS, IngestError):
         summary = work()
-    options.progress(summary)  # warnings of the last batch
     if summary.rejected > SHOWN_REJECTS:
         click.echo(f"... and {summary.rejected - SHOWN_REJECTS:,} more rejected", err=True)
     if summary.directions:

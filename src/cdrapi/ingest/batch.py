@@ -32,7 +32,7 @@ from cdrapi.ingest.rejects import RejectFile
 from cdrapi.ingest.summary import Summary
 from cdrapi.store.writer import write_batch
 
-__all__ = ["RECOVERY_SQL", "Batch", "Summary", "clear_missed", "commit"]
+__all__ = ["RECOVERY_SQL", "Batch", "Summary", "clear_missed", "commit", "mark_recovered"]
 
 
 @dataclass
@@ -129,6 +129,11 @@ def _run(conn: Connection, name: str, params: list[tuple[Any, ...]]) -> None:
     )
 
 
+def mark_recovered(conn: Connection, keys: list[str]) -> None:
+    """Mark the stored missed calls with ``keys`` recovered (``is_recovered`` 0 -> 1)."""
+    _run(conn, "mark", [(key,) for key in keys])
+
+
 def clear_missed(conn: Connection, keys: list[str]) -> None:
     """Mark the stored rows with ``keys`` as legs of an answered call, not missed calls."""
     _run(conn, "clear", [(key,) for key in keys])
@@ -152,7 +157,7 @@ def commit(
     rejects.write(batch.rejects)
 
     def then(conn: Connection, first_id: int) -> None:
-        _run(conn, "mark", [(key,) for key in batch.recovered])
+        mark_recovered(conn, batch.recovered)
         _run(conn, "called_back", list(set(batch.callbacks)))
         _run(conn, "clear", [(key,) for key in batch.cleared])
         if batch.look_in_store and batch.rows:

@@ -239,7 +239,8 @@ class Deriver:
                 # first leg of a call in an IN or OUT context (the memory is bounded in
                 # take_signs, after each batch)
                 direction, sign = kind, "context"
-                self._calls[linkedid] = kind
+                if linkedid:  # (none in a 16-column Master.csv)
+                    self._calls[linkedid] = kind
             else:
                 direction, sign = self._directions.decide(
                     did, srctrunk, dsttrunk, calltype, dcontext, chan, dchan, src, dst,

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, bindparam, or_, select, true, update
 
-from cdrapi.ingest.batch import clear_missed
+from cdrapi.ingest.batch import clear_missed, mark_recovered
 from cdrapi.ingest.cdr import FIELDS, INDEX
 from cdrapi.ingest.derive import ROW_COLUMNS
 from cdrapi.ingest.options import Options
@@ -56,7 +56,6 @@ _UPDATE = (
     .where(calls.c.id == bindparam("_id"))
     .values({name: bindparam(name) for name in DERIVED})
 )
-_MARK = update(calls).where(calls.c.source_key == bindparam("key")).values(is_recovered=1)
 CHUNK = 5000
 
 
@@ -112,7 +111,7 @@ def rederive(engine: Engine, options: Options | None = None) -> Summary:
                 ],
             )
             if earlier:
-                conn.execute(_MARK, [{"key": key} for key in earlier])
+                mark_recovered(conn, earlier)
             if cleared:
                 clear_missed(conn, cleared)
         summary.lines += len(rows)
