@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import errno
 import importlib
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import click
 
-__all__ = ["clean_errors", "config_option", "db_option", "main"]
+__all__ = ["clean_errors", "config_option", "db_option", "main", "parse_duration"]
 
 # command name -> "module:attribute" of its click command
 COMMANDS = {
@@ -33,6 +34,22 @@ config_option = click.option(
 db_option = click.option(
     "--db", default=None, help="Database URL (default: $CDRAPI_DB or sqlite:///cdrapi.db)."
 )
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|d|h|m|s)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``90``, ``90s``, ``1.5s``, ``500ms``, ``2m``, ``1h30m``, ``1d``;
+    ValueError if it is none of them (the options' callbacks word their own error)."""
+    compact = text.strip().lower().replace(" ", "")
+    if re.fullmatch(r"\d+(?:\.\d+)?", compact):
+        return float(compact)
+    parts = _DURATION_PART.findall(compact)
+    if not parts or "".join(number + unit for number, unit in parts) != compact:
+        raise ValueError(f"not a duration: {text!r} (expected e.g. 60s, 5m, 1h30m, 0)")
+    return sum(float(number) * _UNITS[unit] for number, unit in parts)
 
 
 @contextmanager

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import signal
 import sys
 import threading
@@ -21,7 +20,7 @@ from typing import Any
 
 import click
 
-from cdrapi.cli.common import clean_errors, config_option, db_option
+from cdrapi.cli.common import clean_errors, config_option, db_option, parse_duration
 from cdrapi.cli.store import STORE_ERRORS, settings
 from cdrapi.ingest import (
     IngestError,
@@ -188,15 +187,11 @@ def csv_command(
                                              columns=columns), max_rejects)  # fmt: skip
 
 
-_DURATION = re.compile(r"(\d+)([smhd]?)")
-
-
 def _lookback(ctx: click.Context, param: click.Parameter, value: str) -> dt.timedelta:
-    found = _DURATION.fullmatch(value.strip())
-    if not found:
-        raise click.BadParameter("expected a duration such as 90m, 3h or 1d")
-    unit = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[found.group(2)]
-    return dt.timedelta(seconds=int(found.group(1)) * unit)
+    try:
+        return dt.timedelta(seconds=parse_duration(value))
+    except ValueError:
+        raise click.BadParameter("expected a duration such as 90m, 3h or 1d") from None
 
 
 @ingest.command("db")

@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from cdrapi.cli.common import clean_errors
+from cdrapi.cli.common import clean_errors, parse_duration
 from cdrapi.client import ClientError, Retry
 from cdrapi.client import pull as pull_calls
 from cdrapi.client.exchange import endpoint
@@ -37,21 +37,6 @@ def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> str 
     if value is not None and not _WHEN.fullmatch(value.strip()):
         raise click.BadParameter("expected YYYY-MM-DD, YYYY-MM-DD HH:MM or YYYY-MM-DD HH:MM:SS")
     return None if value is None else value.strip()
-
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in ``90``, ``90s``, ``1.5s``, ``500ms``, ``2m``, ``1h30m``; ValueError if not."""
-    compact = text.strip().lower().replace(" ", "")
-    if re.fullmatch(r"\d+(?:\.\d+)?", compact):
-        return float(compact)
-    parts = _DURATION_PART.findall(compact)
-    if not parts or "".join(number + unit for number, unit in parts) != compact:
-        raise ValueError(f"not a duration: {text!r} (expected e.g. 60s, 5m, 1h30m, 0)")
-    return sum(float(number) * _UNITS[unit] for number, unit in parts)
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
