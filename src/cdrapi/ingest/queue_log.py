@@ -136,7 +136,7 @@ class QueueChunks:
     def __init__(self, name: str, zone: dt.tzinfo = dt.UTC) -> None:
         self.name, self.zone = name, zone
         self.columns: dict[str, int] | None = None  # a CSV export's, from its header
-        self.separator = ","
+        self.separator, self._width = ",", 0
 
     def start_file(self, first_line: bytes, path: str) -> None:
         """A CSV export is known by its header row; a pipe file has none."""
@@ -149,13 +149,15 @@ class QueueChunks:
             columns = queue_columns(names)
             if columns is not None:
                 self.columns, self.separator = columns, separator
+                self._width = max(columns.values()) + 1  # the columns a line needs
                 return
 
     def parse(self, data: bytes, first_line: int) -> Batch:
         chunk = data.split(b"\n")
         if chunk[-1] == b"":
             chunk.pop()
-        batch = Batch(lines=len(chunk))
+        header = first_line == 1 and self.columns is not None
+        batch = Batch(lines=len(chunk) - header)  # a header row is no line of events
         for number, raw in enumerate(chunk, first_line):
             try:
                 line = raw.decode("utf-8").rstrip("\r")
@@ -185,10 +187,8 @@ class QueueChunks:
         columns = self.columns
         assert columns is not None
         values = next(csv.reader([line], delimiter=self.separator), [])
-        if len(values) <= max(columns.values()):
-            return (
-                f"expected {max(columns.values()) + 1} columns (as the header), got {len(values)}"
-            )
+        if len(values) < self._width:
+            return f"expected {self._width} columns (as the header), got {len(values)}"
         values = ["" if value in _NULLS else value for value in values]
         try:
             epoch = epoch_of(values[columns["time"]], self.zone)
