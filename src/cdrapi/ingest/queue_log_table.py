@@ -95,7 +95,7 @@ class _QueueTable:
         when = self.clock.dumps(mark) if mark is not None else _text(row[0])
         digest = hashlib.blake2b("\x1f".join([when, *values]).encode(), digest_size=12)
         where = f"row id {row[-1]}" if self.has_id else f"time {_text(row[0])!r}"
-        return "q:" + digest.hexdigest(), row[0], (mark, [where, *values])
+        return "q:" + digest.hexdigest(), mark, (mark, [where, *values])
 
     def take(self, item: tuple[Any, list[str]], number: int, batch: Batch) -> bool:
         mark, (where, *values) = item

@@ -85,7 +85,8 @@ class TableRows(Protocol):
         """The query for the rows from ``bound`` on (``None``: all), by time."""
 
     def read(self, row: Any) -> tuple[str, Any, Any]:
-        """(key, time column value, what :meth:`take` needs) of a row."""
+        """(key, position of its time (``clock.mark``; None: no time), what :meth:`take`
+        needs) of a row."""
 
     def take(self, item: Any, number: int, batch: Batch) -> bool:
         """Add a row (``number``: its rank in this read) to ``batch``; False if rejected."""
@@ -168,8 +169,7 @@ def _read(
                 rows.select(bound)
             )
             for number, row in enumerate(result, 1):
-                key, value, item = rows.read(row)
-                mark = clock.mark(value)
+                key, mark, item = rows.read(row)
                 seen = window.take(key, mark)
                 if seen == AGAIN:
                     continue

@@ -102,7 +102,7 @@ class _Table:
         zone = self.zone
         for index, value in zip(self.fields, row, strict=True):
             values[index] = _text(value, zone)
-        return source_key(values), row[0], values
+        return source_key(values), self.clock.mark(row[0]), values
 
     def take(self, cdr: list[str], number: int, batch: Batch) -> bool:
         try:
