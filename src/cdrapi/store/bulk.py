@@ -5,8 +5,8 @@ once and gathers the planner's statistics (on SQLite, commits skip ``fsync`` mea
 the index sorts use helper threads). The trigram search is filled a batch at a time
 meanwhile, not a row at a time (:func:`~cdrapi.store.schema.suspend_search_index`). On a
 table that already has rows it does nothing, and inserts go through the indexes as usual.
-An interrupted load leaves the indexes missing until
-:func:`cdrapi.store.writer.ensure_indexes` builds them.
+An interrupted load leaves the indexes missing until :func:`ensure_indexes` (run at
+the start of every ingestion) builds them.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event, select
+from sqlalchemy import Connection, Engine, event, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from cdrapi.store.diskfull import AGAIN, reporting_full_disk
+from cdrapi.store.diskfull import AGAIN, RESUMES, reporting_full_disk
 from cdrapi.store.engine import StoreError, bump_version
 from cdrapi.store.schema import (
     SECONDARY_INDEXES,
@@ -28,9 +28,10 @@ from cdrapi.store.schema import (
     create_search_index,
     suspend_search_index,
 )
-from cdrapi.store.statistics import refresh
+from cdrapi.store.statistics import refresh, refresh_if_missing
+from cdrapi.store.transaction import writing
 
-__all__ = ["bulk_load"]
+__all__ = ["bulk_load", "ensure_indexes"]
 
 
 @contextmanager
@@ -44,7 +45,7 @@ def bulk_load(engine: Engine) -> Iterator[bool]:
     meanwhile skip ``fsync``: a crash of the process loses nothing committed, a power
     cut may. A crash (or a full disk that leaves no room to build them) leaves the
     secondary indexes missing until the next ingestion builds them
-    (:func:`~cdrapi.store.writer.ensure_indexes`); a failure of that build after the
+    (:func:`ensure_indexes`); a failure of that build after the
     block raised is not reported over the block's own error. Use it to fill a fresh
     store, not a live one.
     When the table has rows, the block runs with indexes in place and nothing changes.
@@ -94,6 +95,27 @@ def _build_indexes(engine: Engine) -> None:
             index.create(conn, checkfirst=True)
         create_search_index(conn)
         refresh(conn)
+
+
+def ensure_indexes(engine: Engine) -> None:
+    """Create any index a crashed bulk load left missing, with the planner's statistics.
+
+    Run at the start of every ingestion: when nothing is missing, it only looks (a few
+    catalogue lookups, no ``ANALYZE`` of a table of millions). When it built an index, or
+    ``calls`` has rows but no statistics (see :mod:`cdrapi.store.statistics`), the
+    statistics are gathered: without them SQLite may plan updates through the least
+    selective index, about 1,000 times slower.
+    """
+    with writing(engine, "building the indexes", RESUMES) as conn:
+        present = {found["name"] for found in inspect(conn).get_indexes("calls")}
+        missing = [index for index in SECONDARY_INDEXES if index.name not in present]
+        for index in missing:
+            index.create(conn)
+        create_search_index(conn)  # on SQLite: the per-row trigger a bulk load took away
+        if missing:
+            refresh(conn)
+        else:
+            refresh_if_missing(conn)
 
 
 #: What to do when the indexes could not be built for lack of space (the calls are stored).

@@ -1,69 +1,57 @@
-"""The one write path into ``calls`` and the directory tables.
+"""The :class:`Writer`: every statement an ingestion run makes on the store, by name.
 
-Every producer of call records (the demo generator, Asterisk ingestion) goes through
-:func:`insert_calls` or its positional twin :func:`insert_call_rows`. Rows are written in
-batches; each batch is one transaction that also bumps the store's version (so API
-workers drop cached counts) and, on PostgreSQL, first takes a transaction-scoped advisory
-lock. The lock serialises writers, so ids become visible in id order and a client that
-syncs with ``from_id = last + 1`` never skips a row that was committed late.
+An ingestion run makes one ``Writer`` for its store and hands it plain values: rows as
+tuples of column names' values, keys, ids, positions. The statements are the store's
+(``cdrapi.ingest`` builds no SQL on the store's tables; tests/test_ingest_boundary.py
+holds it); the modules under it are named by what they hold:
 
-:func:`bulk_load` (from :mod:`cdrapi.store.bulk`) is the fast path for filling an empty
-``calls`` table; :func:`ensure_indexes` builds what an interrupted one left missing.
+=======================  ============================================================
+:mod:`.calls`            inserting calls (:func:`write_batch`: a batch with its
+                         checkpoint, one transaction), keys stored, derived fields
+:mod:`.recovery`         ``is_recovered`` of calls stored before a batch
+:mod:`.queue_calls`      what queue_log says of each call, copied onto its rows
+:mod:`.directory`        projects, users, queues, trunks, inbound routes
+:mod:`.checkpoints`      where each source stopped
+:mod:`.bulk`             filling an empty store fast; indexes an interrupted load left
+:mod:`.transaction`      the write transaction (writers' lock, version bump)
+=======================  ============================================================
 
-Ingestion writes through :func:`write_batch`: rows whose ``source_key`` is already stored
-are skipped (``ON CONFLICT DO NOTHING``, so the same CDR read twice stays one record),
-and the source's checkpoint is saved in the same transaction as the rows it covers, so a
-crash at any point loses and doubles nothing. :func:`writing` is the transaction they
-share: the advisory lock first, the version bump last.
+A batch (:meth:`Writer.write_batch`) is one transaction, in this order: its rows, the
+recovery updates of calls stored earlier, the run's own hook (queue fields), then the
+checkpoint; so a crash at any point loses and doubles nothing.
 
-A full disk met by any of these writes is raised as
-:class:`~cdrapi.store.diskfull.DiskFull` (a ``StoreError``: one ``Error:`` line in the CLI)
-saying which disk, doing what, and what to do; the failed transaction leaves nothing
-behind. Every index build leaves the planner's statistics right
-(:mod:`cdrapi.store.statistics`).
-
-Importing this module registers a no-op sqlite3 adapter for ``None`` (see below): it
-changes no value, only makes binding NULLs as cheap as binding text.
+The module-level functions are the ones under the writer, for producers that are not an
+ingestion run (the demo generator) and for tests.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from itertools import islice
-from operator import itemgetter
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, func, inspect, select, text
-from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy import Connection, Engine, Row
 
-from cdrapi.store.bulk import bulk_load
-from cdrapi.store.diskfull import AGAIN, RESUMES, reporting_full_disk
-from cdrapi.store.engine import bump_version
-from cdrapi.store.schema import (
-    SECONDARY_INDEXES,
-    calls,
-    checkpoints,
-    create_search_index,
-    inbound_routes,
-    index_new_rows,
-    projects,
-    queues,
-    trunks,
-    users,
-)
-from cdrapi.store.statistics import refresh, refresh_if_missing
+from cdrapi.store import calls, queue_calls
+from cdrapi.store.bulk import bulk_load, ensure_indexes
+from cdrapi.store.calls import CALL_COLUMNS, insert_call_rows, insert_calls, write_batch
+from cdrapi.store.checkpoints import read_checkpoint, save_checkpoint
+from cdrapi.store.directory import read_directory, replace_directory
+from cdrapi.store.queue_calls import upsert
+from cdrapi.store.recovery import recovery_sql, run_recovery
+from cdrapi.store.transaction import WRITE_LOCK_KEY, writing
 
 __all__ = [
     "CALL_COLUMNS",
     "WRITE_LOCK_KEY",
+    "Writer",
     "bulk_load",
     "ensure_indexes",
     "insert_call_rows",
     "insert_calls",
     "read_checkpoint",
+    "read_directory",
+    "recovery_sql",
     "replace_directory",
     "save_checkpoint",
     "upsert",
@@ -71,255 +59,142 @@ __all__ = [
     "writing",
 ]
 
-#: Key of the PostgreSQL advisory lock that every write transaction on ``calls`` takes.
-WRITE_LOCK_KEY = 0x43445241  # "CDRA"
-
-#: The columns a producer may give, in table order (everything but ``id``).
-CALL_COLUMNS: tuple[str, ...] = tuple(c.name for c in calls.columns if c.name != "id")
-
-_COLUMN_SET = frozenset(CALL_COLUMNS)
-
-# Python's sqlite3 binds int, float and str directly but sends every other value, None
-# included, through its adapter lookup, which costs three times a plain bind when no
-# adapter is found: call records are half NULLs, so that lookup was the largest cost of an
-# insert. A registered adapter is found at once; this one is a C function that takes one
-# argument and returns None, so NULL is still bound as NULL, only faster.
-sqlite3.register_adapter(type(None), set().discard)
+#: A hook run in a batch's transaction: (the transaction, the lowest id of its new rows).
+Hook = Callable[[Connection, int], None]
 
 
-def _default(name: str) -> Any:
-    """Value for a column a mapping leaves out: its server default, else NULL."""
-    default = calls.c[name].server_default
-    if default is None:
-        return None
-    value = str(getattr(default, "arg", ""))
-    return int(value) if value.isdigit() else value
+class Writer:
+    """The store at ``engine`` as one ingestion run writes to it.
 
-
-_DEFAULTS: dict[str, Any] = {name: _default(name) for name in CALL_COLUMNS}
-
-
-def _as_tuple(row: Mapping[str, Any], getter: itemgetter[Any]) -> tuple[Any, ...]:
-    """``row``'s values in :data:`CALL_COLUMNS` order, defaults for missing keys."""
-    try:
-        values: tuple[Any, ...] = getter(row)
-    except KeyError:
-        values = ()
-    if values and len(row) == len(CALL_COLUMNS):
-        return values
-    unknown = set(row) - _COLUMN_SET
-    if unknown:
-        raise ValueError(f"not columns of calls: {', '.join(sorted(map(str, unknown)))}")
-    return tuple(row[name] if name in row else _DEFAULTS[name] for name in CALL_COLUMNS)
-
-
-def insert_calls(
-    engine: Engine, rows: Iterable[Mapping[str, Any]], *, batch_size: int = 5000
-) -> int:
-    """Insert call records keyed by ``calls`` column names; return how many.
-
-    A key that is not a column (``id`` included) is an error; a column left out gets its
-    default (``""``, ``0`` or NULL).
+    ``elsewhere`` maps the ``call_codes`` of an unanswered leg to what they read once
+    another leg answered the call (:data:`cdrapi.ingest.recovery.ELSEWHERE`). Methods
+    taking ``conn`` run inside a batch's transaction (the ``conn`` a hook is given).
     """
-    getter = itemgetter(*CALL_COLUMNS)
-    tuples = (_as_tuple(row, getter) for row in rows)
-    return insert_call_rows(engine, CALL_COLUMNS, tuples, batch_size=batch_size)
 
+    def __init__(self, engine: Engine, elsewhere: Mapping[str, str]) -> None:
+        self.engine = engine
+        self.recovery_sql = recovery_sql(elsewhere)
 
-def insert_call_rows(
-    engine: Engine,
-    columns: Sequence[str],
-    rows: Iterable[Sequence[Any]],
-    *,
-    batch_size: int = 5000,
-) -> int:
-    """Insert call records given as tuples of ``columns``' values; return how many.
+    # -- the start of a run --------------------------------------------------------------
 
-    This is the fast path under :func:`insert_calls` (no per-row dictionaries): each row
-    is a tuple (or list) with one value per column, and columns not listed get their
-    defaults.
-    """
-    columns = tuple(columns)
-    bad = [name for name in columns if name not in _COLUMN_SET]
-    if bad or len(set(columns)) != len(columns) or not columns:
-        raise ValueError(f"bad column list for calls: {columns!r}")
-    if batch_size < 1:
-        raise ValueError("batch_size must be positive")
-    sqlite = engine.dialect.name == "sqlite"
-    sql = f"INSERT INTO calls ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-    total = 0
-    iterator: Iterator[Sequence[Any]] = iter(rows)
-    while batch := list(islice(iterator, batch_size)):
-        with reporting_full_disk(engine, "storing calls", AGAIN), engine.begin() as conn:
-            if sqlite:  # straight to the driver's executemany: the fastest path there is
-                first_id = _next_id(conn)
-                conn.exec_driver_sql(sql, batch)
-                index_new_rows(conn, first_id)
-            else:
-                if conn.dialect.name == "postgresql":
-                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK_KEY})
-                dicts = [dict(zip(columns, row, strict=True)) for row in batch]
-                conn.execute(calls.insert(), dicts)
-            bump_version(conn)
-        total += len(batch)
-    return total
+    def ensure_indexes(self) -> None:
+        """Build what a crashed bulk load left missing (see :func:`ensure_indexes`)."""
+        ensure_indexes(self.engine)
 
+    def bulk_load(self) -> AbstractContextManager[bool]:
+        """Fast loading while ``calls`` is empty (see :func:`bulk_load`)."""
+        return bulk_load(self.engine)
 
-def _next_id(conn: Connection) -> int:
-    """The lowest id rows inserted next in this (write) transaction can get."""
-    return int(conn.execute(select(func.coalesce(func.max(calls.c.id), 0))).scalar_one()) + 1
+    def read_directory(self) -> dict[str, list[dict[str, Any]]]:
+        """The stored directory: table name -> rows (column -> value), by id."""
+        return read_directory(self.engine)
 
+    def replace_directory(self, tables: Mapping[str, Iterable[Mapping[str, Any]]]) -> None:
+        """Replace each directory table named in ``tables`` with its rows (one
+        transaction)."""
+        replace_directory(self.engine, **tables)
 
-_DIRECTORY: dict[str, Table] = {
-    "projects": projects,
-    "users": users,
-    "queues": queues,
-    "trunks": trunks,
-    "inbound_routes": inbound_routes,
-}
+    def load_checkpoint(self, source: str) -> str | None:
+        """The position saved with the last batch of ``source``, or ``None``."""
+        return read_checkpoint(self.engine, source)
 
+    def keys_since(self, conn: Connection, since: str) -> list[str]:
+        """The keys (``source_key``) of the calls stored from ``since`` (``time`` text) on."""
+        return calls.keys_since(conn, since)
 
-def replace_directory(
-    engine: Engine,
-    *,
-    projects: Iterable[Mapping[str, Any]] | None = None,
-    users: Iterable[Mapping[str, Any]] | None = None,
-    queues: Iterable[Mapping[str, Any]] | None = None,
-    trunks: Iterable[Mapping[str, Any]] | None = None,
-    inbound_routes: Iterable[Mapping[str, Any]] | None = None,
-) -> None:
-    """Replace the contents of each directory table given (``None`` leaves it alone).
+    # -- a batch -------------------------------------------------------------------------
 
-    All tables are written in one transaction. Call records keep the names they were
-    stored with; the directory only serves lookups by id.
-    """
-    given = {
-        "projects": projects,
-        "users": users,
-        "queues": queues,
-        "trunks": trunks,
-        "inbound_routes": inbound_routes,
-    }
-    with reporting_full_disk(engine, "storing the directory", AGAIN), engine.begin() as conn:
-        for name, rows in given.items():
-            if rows is None:
-                continue
-            table = _DIRECTORY[name]
-            conn.execute(table.delete())
-            values = [dict(row) for row in rows]
-            if values:
-                conn.execute(table.insert(), values)
+    def write_batch(
+        self,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        checkpoint: tuple[str, str] | None = None,
+        recovered: Sequence[str] = (),
+        callbacks: Collection[tuple[str, str, str]] = (),
+        cleared: Sequence[str] = (),
+        look_in_store: bool = False,
+        then: Hook | None = None,
+    ) -> int:
+        """Store ``rows`` (tuples of ``columns``; those whose key is stored are skipped)
+        and what they change, in one transaction; return how many rows are new.
 
+        In the transaction, after the rows and in this order: calls stored earlier with
+        keys ``recovered`` marked recovered, missed calls from the numbers of
+        ``callbacks`` (number, window start, time of the answer) called back, calls with
+        keys ``cleared`` not missed; with ``look_in_store`` (and rows), the legs stored
+        earlier of calls a new row answered and the new unanswered legs of calls
+        answered before (NULL wins over 1, whichever came first); then ``then(conn,
+        first_id)``; then the ``checkpoint`` (source, position).
+        """
+        statements = self.recovery_sql
 
-@contextmanager
-def writing(
-    engine: Engine, doing: str = "writing to the store", then: str = AGAIN
-) -> Iterator[Connection]:
-    """One write transaction on ``calls``: serialised with every other writer (the
-    PostgreSQL advisory lock, SQLite's write lock), version bumped, all or nothing.
+        def changes(conn: Connection, first_id: int) -> None:
+            run_recovery(conn, statements, "mark", [(key,) for key in recovered])
+            run_recovery(conn, statements, "called_back", list(set(callbacks)))
+            run_recovery(conn, statements, "clear", [(key,) for key in cleared])
+            if look_in_store and rows:
+                run_recovery(conn, statements, "answered_now", [(first_id,)])
+                run_recovery(conn, statements, "answered_before", [(first_id,)])
+            if then is not None:
+                then(conn, first_id)
 
-    A full disk is raised as :class:`~cdrapi.store.diskfull.DiskFull`: "... while
-    ``doing``; ``then``" (what to do next)."""
-    with reporting_full_disk(engine, doing, then), engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK_KEY})
-        # First: on SQLite a write before any read takes the write lock, waiting for other
-        # writers (busy_timeout) instead of failing on a stale read snapshot.
-        bump_version(conn)
-        yield conn
+        return write_batch(self.engine, columns, rows, checkpoint=checkpoint, then=changes)
 
+    def mark_recovered(self, conn: Connection, keys: Sequence[str]) -> None:
+        """Mark the stored missed calls with ``keys`` recovered (``is_recovered`` 0 -> 1)."""
+        run_recovery(conn, self.recovery_sql, "mark", [(key,) for key in keys])
 
-def upsert(conn: Connection, table: Table, keys: Sequence[str]) -> Any:
-    """``INSERT ... ON CONFLICT (keys) DO UPDATE`` setting every other column."""
-    dialect = pg_dialect if conn.dialect.name == "postgresql" else sqlite_dialect
-    statement = dialect.insert(table)
-    return statement.on_conflict_do_update(
-        index_elements=[table.c[key] for key in keys],
-        set_={c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys},
-    )
+    def clear_missed(self, conn: Connection, keys: Sequence[str]) -> None:
+        """Mark the stored rows with ``keys`` as legs of an answered call, not missed."""
+        run_recovery(conn, self.recovery_sql, "clear", [(key,) for key in keys])
 
+    # -- queue_log -----------------------------------------------------------------------
 
-def save_checkpoint(conn: Connection, source: str, position: str) -> None:
-    """Store ``position`` for ``source`` inside the caller's transaction."""
-    dialect = pg_dialect if conn.dialect.name == "postgresql" else sqlite_dialect
-    statement = dialect.insert(checkpoints).values(source=source, position=position)
-    conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=[checkpoints.c.source], set_={"position": position}
-        )
-    )
+    def queue_fields_for_new_calls(self, conn: Connection, first_id: int) -> None:
+        """Give the rows just stored (ids from ``first_id`` on) what queue_log already
+        said of their calls."""
+        if queue_calls.has_queue_calls(conn):
+            queue_calls.copy_queue_fields(conn, from_id=first_id)
 
+    def read_queue_events(self, conn: Connection, callids: Collection[str]) -> dict[str, list[Any]]:
+        """The events stored for each of ``callids`` (callid -> events as saved)."""
+        return queue_calls.read_queue_events(conn, callids)
 
-def read_checkpoint(engine: Engine, source: str) -> str | None:
-    """The position last saved for ``source``, or ``None``."""
-    with engine.connect() as conn:
-        found = conn.execute(
-            select(checkpoints.c.position).where(checkpoints.c.source == source)
-        ).scalar()
-    return None if found is None else str(found)
+    def save_queue_calls(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert or replace queued calls: ``callid``, ``events`` and their fields."""
+        queue_calls.save_queue_calls(conn, rows)
 
+    def copy_queue_fields(self, conn: Connection, callids: Collection[str]) -> int:
+        """Copy the queue fields of ``callids`` onto their calls; return the rows changed."""
+        return queue_calls.copy_queue_fields(conn, callids=callids)
 
-def write_batch(
-    engine: Engine,
-    columns: Sequence[str],
-    rows: Sequence[Sequence[Any]],
-    *,
-    checkpoint: tuple[str, str] | None = None,
-    then: Callable[[Connection, int], None] | None = None,
-) -> int:
-    """Insert ``rows`` (tuples of ``columns``) in one transaction; return how many are new.
+    # -- deriving stored calls again -----------------------------------------------------
 
-    A row whose ``source_key`` is already stored is skipped. In the same transaction,
-    ``then(conn, first_id)`` runs (``first_id``: the lowest id the new rows can have) and
-    ``checkpoint`` (source, position) is saved, so both commit with the rows or not at all.
-    """
-    columns = tuple(columns)
-    bad = [name for name in columns if name not in _COLUMN_SET]
-    if bad or "source_key" not in columns:
-        raise ValueError(f"bad column list for write_batch: {columns!r}")
-    with writing(engine, "storing calls", RESUMES if checkpoint else AGAIN) as conn:
-        first_id = _next_id(conn)
-        inserted = 0
-        if rows and conn.dialect.name == "sqlite":
-            marks = ", ".join("?" * len(columns))
-            result = conn.exec_driver_sql(
-                f"INSERT INTO calls ({', '.join(columns)}) VALUES ({marks}) "
-                "ON CONFLICT (source_key) DO NOTHING",
-                list(rows),
-            )
-            inserted = result.rowcount  # the rows inserted (trigger writes not counted)
-            index_new_rows(conn, first_id)
-        elif rows:
-            statement = (
-                pg_dialect.insert(calls)
-                .on_conflict_do_nothing(index_elements=[calls.c.source_key])
-                .returning(calls.c.id)
-            )
-            dicts = [dict(zip(columns, row, strict=True)) for row in rows]
-            inserted = len(conn.execute(statement, dicts).all())
-        if then is not None:
-            then(conn, first_id)
-        if checkpoint is not None:
-            save_checkpoint(conn, *checkpoint)
-    return inserted
+    def ingested_calls(
+        self, columns: Sequence[str], after: tuple[str, int] | None, limit: int
+    ) -> list[Row[Any]]:
+        """Up to ``limit`` ingested calls after (time, id) ``after``, in that order: their
+        ``columns`` and ``source_key``."""
+        return calls.ingested_calls(self.engine, columns, after, limit)
 
+    def rewrite_derived(
+        self,
+        columns: Sequence[str],
+        rows: Iterable[tuple[int, Sequence[Any]]],
+        *,
+        recovered: Sequence[str] = (),
+        cleared: Sequence[str] = (),
+    ) -> None:
+        """In one transaction: set ``columns`` of each call in ``rows`` (id, values),
+        then mark the calls with keys ``recovered`` recovered and those with keys
+        ``cleared`` not missed."""
+        with writing(self.engine) as conn:
+            calls.rewrite_derived(conn, columns, rows)
+            self.mark_recovered(conn, recovered)
+            self.clear_missed(conn, cleared)
 
-def ensure_indexes(engine: Engine) -> None:
-    """Create any index a crashed bulk load left missing, with the planner's statistics.
-
-    Run at the start of every ingestion: when nothing is missing, it only looks (a few
-    catalogue lookups, no ``ANALYZE`` of a table of millions). When it built an index, or
-    ``calls`` has rows but no statistics (see :mod:`cdrapi.store.statistics`), the
-    statistics are gathered: without them SQLite may plan updates through the least
-    selective index, about 1,000 times slower.
-    """
-    with writing(engine, "building the indexes", RESUMES) as conn:
-        present = {found["name"] for found in inspect(conn).get_indexes("calls")}
-        missing = [index for index in SECONDARY_INDEXES if index.name not in present]
-        for index in missing:
-            index.create(conn)
-        create_search_index(conn)  # on SQLite: the per-row trigger a bulk load took away
-        if missing:
-            refresh(conn)
-        else:
-            refresh_if_missing(conn)
+    def copy_all_queue_fields(self) -> int:
+        """Copy every queued call's fields onto its calls (one transaction)."""
+        with writing(self.engine) as conn:
+            return queue_calls.copy_queue_fields(conn)

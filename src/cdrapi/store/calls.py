@@ -1,0 +1,226 @@
+"""Rows of ``calls``: inserting them, the keys already stored, and derived fields rewritten.
+
+Every producer of call records (the demo generator, Asterisk ingestion) inserts through
+:func:`insert_calls` or its positional twin :func:`insert_call_rows`. Rows are written in
+batches; each batch is one transaction that also bumps the store's version (so API
+workers drop cached counts) and, on PostgreSQL, first takes the writers' advisory lock
+(:mod:`cdrapi.store.transaction`).
+
+Ingestion writes through :func:`write_batch`: rows whose ``source_key`` is already stored
+are skipped (``ON CONFLICT DO NOTHING``, so the same CDR read twice stays one record),
+and the source's checkpoint is saved in the same transaction as the rows it covers, so a
+crash at any point loses and doubles nothing. :func:`ingested_calls` and
+:func:`rewrite_derived` serve deriving stored calls again.
+
+A full disk met by any of these writes is raised as
+:class:`~cdrapi.store.diskfull.DiskFull` (a ``StoreError``: one ``Error:`` line in the CLI)
+saying which disk, doing what, and what to do; the failed transaction leaves nothing
+behind.
+
+Importing this module registers a no-op sqlite3 adapter for ``None`` (see below): it
+changes no value, only makes binding NULLs as cheap as binding text.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from itertools import islice
+from operator import itemgetter
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, and_, bindparam, func, or_, select, update
+from sqlalchemy.dialects import postgresql as pg_dialect
+
+from cdrapi.store.checkpoints import save_checkpoint
+from cdrapi.store.diskfull import AGAIN, RESUMES, reporting_full_disk
+from cdrapi.store.engine import bump_version
+from cdrapi.store.schema import calls, index_new_rows
+from cdrapi.store.transaction import lock_writers, writing
+
+__all__ = [
+    "CALL_COLUMNS",
+    "ingested_calls",
+    "insert_call_rows",
+    "insert_calls",
+    "keys_since",
+    "next_id",
+    "rewrite_derived",
+    "write_batch",
+]
+
+#: The columns a producer may give, in table order (everything but ``id``).
+CALL_COLUMNS: tuple[str, ...] = tuple(c.name for c in calls.columns if c.name != "id")
+
+_COLUMN_SET = frozenset(CALL_COLUMNS)
+
+# Python's sqlite3 binds int, float and str directly but sends every other value, None
+# included, through its adapter lookup, which costs three times a plain bind when no
+# adapter is found: call records are half NULLs, so that lookup was the largest cost of an
+# insert. A registered adapter is found at once; this one is a C function that takes one
+# argument and returns None, so NULL is still bound as NULL, only faster.
+sqlite3.register_adapter(type(None), set().discard)
+
+
+def _default(name: str) -> Any:
+    """Value for a column a mapping leaves out: its server default, else NULL."""
+    default = calls.c[name].server_default
+    if default is None:
+        return None
+    value = str(getattr(default, "arg", ""))
+    return int(value) if value.isdigit() else value
+
+
+_DEFAULTS: dict[str, Any] = {name: _default(name) for name in CALL_COLUMNS}
+
+
+def _as_tuple(row: Mapping[str, Any], getter: itemgetter[Any]) -> tuple[Any, ...]:
+    """``row``'s values in :data:`CALL_COLUMNS` order, defaults for missing keys."""
+    try:
+        values: tuple[Any, ...] = getter(row)
+    except KeyError:
+        values = ()
+    if values and len(row) == len(CALL_COLUMNS):
+        return values
+    unknown = set(row) - _COLUMN_SET
+    if unknown:
+        raise ValueError(f"not columns of calls: {', '.join(sorted(map(str, unknown)))}")
+    return tuple(row[name] if name in row else _DEFAULTS[name] for name in CALL_COLUMNS)
+
+
+def insert_calls(
+    engine: Engine, rows: Iterable[Mapping[str, Any]], *, batch_size: int = 5000
+) -> int:
+    """Insert call records keyed by ``calls`` column names; return how many.
+
+    A key that is not a column (``id`` included) is an error; a column left out gets its
+    default (``""``, ``0`` or NULL).
+    """
+    getter = itemgetter(*CALL_COLUMNS)
+    tuples = (_as_tuple(row, getter) for row in rows)
+    return insert_call_rows(engine, CALL_COLUMNS, tuples, batch_size=batch_size)
+
+
+def insert_call_rows(
+    engine: Engine,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    batch_size: int = 5000,
+) -> int:
+    """Insert call records given as tuples of ``columns``' values; return how many.
+
+    This is the fast path under :func:`insert_calls` (no per-row dictionaries): each row
+    is a tuple (or list) with one value per column, and columns not listed get their
+    defaults.
+    """
+    columns = tuple(columns)
+    bad = [name for name in columns if name not in _COLUMN_SET]
+    if bad or len(set(columns)) != len(columns) or not columns:
+        raise ValueError(f"bad column list for calls: {columns!r}")
+    if batch_size < 1:
+        raise ValueError("batch_size must be positive")
+    sqlite = engine.dialect.name == "sqlite"
+    sql = f"INSERT INTO calls ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    total = 0
+    iterator: Iterator[Sequence[Any]] = iter(rows)
+    while batch := list(islice(iterator, batch_size)):
+        with reporting_full_disk(engine, "storing calls", AGAIN), engine.begin() as conn:
+            if sqlite:  # straight to the driver's executemany: the fastest path there is
+                first_id = next_id(conn)
+                conn.exec_driver_sql(sql, batch)
+                index_new_rows(conn, first_id)
+            else:
+                lock_writers(conn)
+                dicts = [dict(zip(columns, row, strict=True)) for row in batch]
+                conn.execute(calls.insert(), dicts)
+            bump_version(conn)
+        total += len(batch)
+    return total
+
+
+def next_id(conn: Connection) -> int:
+    """The lowest id rows inserted next in this (write) transaction can get."""
+    return int(conn.execute(select(func.coalesce(func.max(calls.c.id), 0))).scalar_one()) + 1
+
+
+def write_batch(
+    engine: Engine,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    checkpoint: tuple[str, str] | None = None,
+    then: Callable[[Connection, int], None] | None = None,
+) -> int:
+    """Insert ``rows`` (tuples of ``columns``) in one transaction; return how many are new.
+
+    A row whose ``source_key`` is already stored is skipped. In the same transaction,
+    ``then(conn, first_id)`` runs (``first_id``: the lowest id the new rows can have) and
+    ``checkpoint`` (source, position) is saved, so both commit with the rows or not at all.
+    """
+    columns = tuple(columns)
+    bad = [name for name in columns if name not in _COLUMN_SET]
+    if bad or "source_key" not in columns:
+        raise ValueError(f"bad column list for write_batch: {columns!r}")
+    with writing(engine, "storing calls", RESUMES if checkpoint else AGAIN) as conn:
+        first_id = next_id(conn)
+        inserted = 0
+        if rows and conn.dialect.name == "sqlite":
+            marks = ", ".join("?" * len(columns))
+            result = conn.exec_driver_sql(
+                f"INSERT INTO calls ({', '.join(columns)}) VALUES ({marks}) "
+                "ON CONFLICT (source_key) DO NOTHING",
+                list(rows),
+            )
+            inserted = result.rowcount  # the rows inserted (trigger writes not counted)
+            index_new_rows(conn, first_id)
+        elif rows:
+            statement = (
+                pg_dialect.insert(calls)
+                .on_conflict_do_nothing(index_elements=[calls.c.source_key])
+                .returning(calls.c.id)
+            )
+            dicts = [dict(zip(columns, row, strict=True)) for row in rows]
+            inserted = len(conn.execute(statement, dicts).all())
+        if then is not None:
+            then(conn, first_id)
+        if checkpoint is not None:
+            save_checkpoint(conn, *checkpoint)
+    return inserted
+
+
+def keys_since(conn: Connection, since: str) -> list[str]:
+    """The ``source_key`` of every stored call from ``since`` (``time`` text) on."""
+    query = select(calls.c.source_key).where(calls.c.time >= since)
+    return [str(key) for key in conn.execute(query).scalars() if key]
+
+
+def ingested_calls(
+    engine: Engine, columns: Sequence[str], after: tuple[str, int] | None, limit: int
+) -> list[Row[Any]]:
+    """Up to ``limit`` ingested calls (those with a ``source_key``) in (time, id) order
+    after ``after`` (``None``: from the first): their ``columns`` and ``source_key``."""
+    query = select(*(calls.c[name] for name in columns), calls.c.source_key).where(
+        calls.c.source_key.is_not(None)
+    )
+    if after is not None:
+        query = query.where(
+            or_(calls.c.time > after[0], and_(calls.c.time == after[0], calls.c.id > after[1]))
+        )
+    with engine.connect() as conn:
+        return list(conn.execute(query.order_by(calls.c.time, calls.c.id).limit(limit)))
+
+
+def rewrite_derived(
+    conn: Connection, columns: Sequence[str], rows: Iterable[tuple[int, Sequence[Any]]]
+) -> None:
+    """Set ``columns`` of each call (id, values in ``columns`` order) in ``rows``."""
+    statement = (
+        update(calls)
+        .where(calls.c.id == bindparam("_id"))
+        .values({name: bindparam(name) for name in columns})
+    )
+    conn.execute(
+        statement,
+        [{"_id": id_, **dict(zip(columns, values, strict=True))} for id_, values in rows],
+    )
