@@ -4,8 +4,10 @@ One module per source, the rest named by what they hold::
 
     csvfile.py     cdr_csv / cdr_custom / header CSV files (layouts, detection, import)
     sqltable.py    the SQL ``cdr`` table on MariaDB/MySQL, PostgreSQL, SQLite
-    queue_log.py   queue_log events -> queue fields of the calls (file or CSV export)
+    queue_log.py   a queue_log file or a CSV export of the table
     queue_log_table.py  a queue_log table (FreePBX/PBXware queuelog, realtime)
+    queue_events.py  the events of queued calls, as each queue_log source reads them
+    queue_fields.py  queue events -> the queue fields of the calls, merged into the store
     sqlsource.py   a SQL table polled into the store
     watermark.py   where a table source stopped, in the column's own terms
     directory.py   projects, users, trunks, inbound routes, queues (TOML)
@@ -18,7 +20,7 @@ One module per source, the rest named by what they hold::
     logfile.py     a log file open for reading, plain or compressed (gz, bz2, xz)
     rotation.py    where a file went after logrotate (renamed, compressed, copied)
     checkpoint.py  where a file source stopped
-    batch.py       a batch and its one-transaction commit
+    batch.py       a batch and its one-transaction commit (through the store's Writer)
     summary.py     what a run did, its summary line and exit status
     rejects.py     the reject file
     options.py     what a run is told (settings, directory, reporting)
@@ -27,6 +29,9 @@ One module per source, the rest named by what they hold::
 
 Each import is resumable and idempotent: rows are keyed (uniqueid and sequence, or the
 whole line) so the same CDR stays one record, and each batch commits with its checkpoint.
+A run makes one :class:`cdrapi.store.writer.Writer` (:meth:`Options.prepare`) and hands
+it plain values; no module here builds SQL on the store's tables
+(tests/test_ingest_boundary.py), and no source imports another.
 """
 
 from cdrapi.ingest.csvfile import ingest_csv

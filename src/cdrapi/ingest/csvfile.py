@@ -48,10 +48,9 @@ from cdrapi.ingest.headers import (
 from cdrapi.ingest.logfile import LogFile
 from cdrapi.ingest.lookalikes import other_source
 from cdrapi.ingest.options import Options
-from cdrapi.ingest.queue_log import queue_fields_for_new_calls
+from cdrapi.ingest.queue_fields import queue_fields_for_new_calls
 from cdrapi.ingest.recovery import Recovery
 from cdrapi.ingest.summary import Summary
-from cdrapi.store.writer import bulk_load
 
 __all__ = [
     "CsvChunks",
@@ -386,9 +385,9 @@ def ingest_csv(
     """
     options = options or Options()
     renames, layout = parse_columns_option(columns)
-    options.prepare(engine)
+    store = options.prepare(engine)
     rejects = options.reject_file()
-    with bulk_load(engine) if not follow else nullcontext(False) as empty:
+    with store.bulk_load() if not follow else nullcontext(False) as empty:
         # Into an empty store, earlier missed calls can only be in this run (tracked here).
         recovery = options.recovery(in_store=not empty)
         sources = [
@@ -401,12 +400,12 @@ def ingest_csv(
         ]
         try:
             return run_files(
-                engine,
+                store,
                 sources,
                 follow=follow,
                 rejects=rejects,
                 summary=Summary(),
-                after=queue_fields_for_new_calls,
+                after=queue_fields_for_new_calls(store),
                 from_start=options.from_start,
                 stop=options.stop,
                 on_batch=options.progress,

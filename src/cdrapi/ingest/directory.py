@@ -28,7 +28,8 @@ It is read from the same TOML file as the settings (``--config``), as arrays of 
 
 Ids are optional (1, 2, ... in file order). A channel pattern is compared with the
 channel without its ``-0000001a`` suffix: equal, or matching when it has ``*``, ``?`` or
-``[``. :meth:`Directory.tables` gives the rows of the store's directory tables.
+``[``. :meth:`Directory.tables` gives the rows of the store's directory tables, and
+:meth:`Directory.from_tables` takes them back.
 """
 
 from __future__ import annotations
@@ -40,10 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
-
 from cdrapi.ingest.errors import DirectoryError
-from cdrapi.store import schema
 
 __all__ = [
     "Directory",
@@ -53,7 +51,6 @@ __all__ = [
     "Trunk",
     "User",
     "load_directory",
-    "stored_directory",
 ]
 
 #: The TOML keys that hold the directory (the settings loader leaves them to this module).
@@ -143,8 +140,27 @@ class Directory:
                     return candidate
         return user
 
+    @classmethod
+    def from_tables(cls, tables: dict[str, list[dict[str, Any]]]) -> Directory:
+        """The directory stored in the store's tables (as
+        :meth:`cdrapi.store.writer.Writer.read_directory` gives them)."""
+        return cls(
+            projects=[Project(r["id"], r["name"]) for r in tables["projects"]],
+            users=[
+                User(r["id"], r["extension"], r["fullname"], r["channel_pattern"], r["project_id"])
+                for r in tables["users"]
+            ],
+            trunks=[Trunk(r["id"], r["name"], r["channel_pattern"]) for r in tables["trunks"]],
+            inbound_routes=[
+                InboundRoute(r["id"], r["did"], r["name"], r["project_id"])
+                for r in tables["inbound_routes"]
+            ],
+            queues=[Queue(r["id"], r["name"], r["project_id"]) for r in tables["queues"]],
+        )
+
     def tables(self) -> dict[str, list[dict[str, Any]]]:
-        """Rows for :func:`cdrapi.store.writer.replace_directory`."""
+        """Rows for the store's directory tables
+        (:meth:`cdrapi.store.writer.Writer.replace_directory`)."""
         return {
             "projects": [{"id": p.id, "name": p.name} for p in self.projects],
             "users": [
@@ -254,24 +270,3 @@ def load_directory(path: str | Path | None) -> Directory:
     except tomllib.TOMLDecodeError as exc:
         raise DirectoryError(f"{path}: {exc}") from exc
     return directory_from(data, str(path))
-
-
-def stored_directory(engine: Engine) -> Directory:
-    """The directory last stored by an ingestion run (empty when none was)."""
-    with engine.connect() as conn:
-
-        def rows(table: Any) -> list[Any]:
-            return list(conn.execute(select(table).order_by(table.c.id)))
-
-        return Directory(
-            projects=[Project(r.id, r.name) for r in rows(schema.projects)],
-            users=[
-                User(r.id, r.extension, r.fullname, r.channel_pattern, r.project_id)
-                for r in rows(schema.users)
-            ],
-            trunks=[Trunk(r.id, r.name, r.channel_pattern) for r in rows(schema.trunks)],
-            inbound_routes=[
-                InboundRoute(r.id, r.did, r.name, r.project_id) for r in rows(schema.inbound_routes)
-            ],
-            queues=[Queue(r.id, r.name, r.project_id) for r in rows(schema.queues)],
-        )

@@ -32,15 +32,14 @@ from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import Connection, Engine
-
-from cdrapi.ingest.batch import Batch, commit
+from cdrapi.ingest.batch import After, Batch, commit
 from cdrapi.ingest.checkpoint import Position, load_position, source_name
 from cdrapi.ingest.errors import Reject, SourceError
 from cdrapi.ingest.follow import FileTail, unread_lines
 from cdrapi.ingest.logfile import first_line
 from cdrapi.ingest.rejects import RejectFile
 from cdrapi.ingest.summary import Summary
+from cdrapi.store.writer import Writer
 
 __all__ = ["ChunkParser", "FileSource", "file_batches", "run_files"]
 
@@ -116,13 +115,13 @@ def file_batches(
 
 
 def run_files(
-    engine: Engine,
+    writer: Writer,
     sources: Sequence[FileSource],
     *,
     follow: bool,
     rejects: RejectFile,
     summary: Summary,
-    after: Callable[[Connection, int, Batch], None] | None = None,
+    after: After | None = None,
     from_start: bool = False,
     stop: threading.Event | None = None,
     on_batch: Callable[[Summary], None] | None = None,
@@ -139,11 +138,11 @@ def run_files(
     for source in sources:
         if not follow and not source.path.is_file():
             raise SourceError(f"cannot read {source.path}: no such file")
-        position = None if from_start else load_position(engine, source.name)
+        position = None if from_start else load_position(writer.engine, source.name)
         streams.append(file_batches(source, position, follow))
 
     def store(batch: Batch) -> None:
-        stored = commit(engine, batch, rejects, after)
+        stored = commit(writer, batch, rejects, after)
         summary.add(batch.lines, stored, len(batch.rows), len(batch.rejects))
         summary.note(batch.directions, batch.warnings)
         summary.seconds = time.perf_counter() - started
@@ -160,7 +159,7 @@ def run_files(
             if batch is not None:
                 store(batch)
         for source in sources:  # a last line still being written waits for the next run
-            summary.left += unread_lines(load_position(engine, source.name), source.path)
+            summary.left += unread_lines(load_position(writer.engine, source.name), source.path)
         summary.seconds = time.perf_counter() - started
         return summary
     try:

@@ -10,15 +10,16 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
+from cdrapi.ingest.batch import writer_for
 from cdrapi.ingest.derive import Deriver
-from cdrapi.ingest.directory import Directory, stored_directory
+from cdrapi.ingest.directory import Directory
 from cdrapi.ingest.errors import Reject
 from cdrapi.ingest.recordings import RecordingIndex
 from cdrapi.ingest.recovery import Recovery
 from cdrapi.ingest.rejects import RejectFile
 from cdrapi.ingest.summary import Summary
 from cdrapi.settings import Settings
-from cdrapi.store.writer import ensure_indexes, replace_directory
+from cdrapi.store.writer import Writer
 
 __all__ = ["Options"]
 
@@ -39,14 +40,17 @@ class Options:
     from_start: bool = False
     stop: threading.Event | None = None
 
-    def prepare(self, engine: Engine) -> None:
-        """Store the directory (or, without one, use the stored one) and restore indexes a
-        crashed bulk load left missing."""
-        ensure_indexes(engine)
+    def prepare(self, engine: Engine) -> Writer:
+        """The run's writer of the store at ``engine``, once the indexes a crashed bulk
+        load left missing are restored and the directory stored (or, without one, the
+        stored one taken)."""
+        store = writer_for(engine)
+        store.ensure_indexes()
         if self.directory is not None:
-            replace_directory(engine, **self.directory.tables())
+            store.replace_directory(self.directory.tables())
         else:
-            self.directory = stored_directory(engine)
+            self.directory = Directory.from_tables(store.read_directory())
+        return store
 
     def reject_file(self) -> RejectFile:
         """The run's reject file (lines already in it not repeated with ``from_start``)."""

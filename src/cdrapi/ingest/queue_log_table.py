@@ -13,7 +13,7 @@ with ``queue_log_realtime_use_gmt``: ``gmt``), a ``timestamptz``, or epoch secon
 The table is read as the ``cdr`` table is (:mod:`cdrapi.ingest.sqlsource`): by time,
 from the last position minus ``lookback``, each batch committed with its position, so
 nothing is skipped or read twice; its events are stored as the file's
-(:class:`~cdrapi.ingest.queue_log.QueueStore`). Asterisk inserts each event as it
+(:class:`~cdrapi.ingest.queue_fields.QueueFields`). Asterisk inserts each event as it
 happens, so the lookback can be short (default 10 minutes); the keys of the rows read
 in it are kept in the checkpoint, so a row read again is not a new line.
 """
@@ -34,7 +34,8 @@ from cdrapi.ingest.batch import Batch
 from cdrapi.ingest.directory import Directory
 from cdrapi.ingest.errors import Reject, SourceError
 from cdrapi.ingest.options import Options
-from cdrapi.ingest.queue_log import QueueStore, call_event, event_data, queue_columns
+from cdrapi.ingest.queue_events import call_event, event_data, queue_columns
+from cdrapi.ingest.queue_fields import QueueFields
 from cdrapi.ingest.sqlsource import connect_source, poll_table, reason, safe_url
 from cdrapi.ingest.summary import Summary
 from cdrapi.ingest.watermark import Clock, column_kind
@@ -146,10 +147,10 @@ def ingest_queue_log_table(
     try:
         zone = dt.UTC if gmt else options.zone()
         queue = _QueueTable(source, table_name, url, zone)  # before the store is touched
-        options.prepare(engine)
+        store = options.prepare(engine)
         return poll_table(
             engine, source, queue, rejects=rejects, summary=summary,
-            after=QueueStore(options.directory or Directory(), summary),
+            after=QueueFields(store, options.directory or Directory(), summary),
             from_start=options.from_start, follow=follow, lookback=lookback,
             interval=interval, stop=options.stop, progress=options.progress,
         )  # fmt: skip

@@ -12,6 +12,10 @@ type (sign 3 of :mod:`cdrapi.ingest.direction`, counted as ``stored``). Configur
 (``[[trunks]]``) still decide first, and a ``did`` still means IN, as they did at
 ingestion; every other sign comes after the call type, so a direction is only guessed
 again for a call stored without one.
+
+The store reads the calls and rewrites them (:class:`~cdrapi.store.writer.Writer`'s
+``ingested_calls``, ``rewrite_derived`` and ``copy_all_queue_fields``); this module
+names the columns and derives the values.
 """
 
 from __future__ import annotations
@@ -19,16 +23,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, or_, select, true, update
+from sqlalchemy import Engine
 
-from cdrapi.ingest.batch import clear_missed, mark_recovered
 from cdrapi.ingest.cdr import FIELDS, INDEX
 from cdrapi.ingest.derive import ROW_COLUMNS
 from cdrapi.ingest.options import Options
-from cdrapi.ingest.queue_log import _copy_queue_fields
 from cdrapi.ingest.summary import Summary
-from cdrapi.store.schema import calls
-from cdrapi.store.writer import writing
 
 __all__ = ["rederive"]
 
@@ -43,7 +43,8 @@ _KEPT = {
     "sequence": "sequence", "did": "did", "recordingfile": "recording_file",
     "calltype": "direction",  # the stored direction, for the signs not stored (see above)
 }  # fmt: skip
-_READ = [calls.c.id, calls.c.call_status_info, *(calls.c[c] for c in _KEPT.values())]
+#: The stored columns a call is derived again from (``source_key`` comes after them).
+_READ = ("id", "call_status_info", *_KEPT.values())
 #: The columns rederive rewrites.
 DERIVED = (
     "direction", "channel_formatted", "dstchannel_formatted", "user_id", "user_fullname",
@@ -51,11 +52,6 @@ DERIVED = (
     "inbound_route_id", "inbound_route", "is_recovered", "ring_time",
 )  # fmt: skip
 _POSITIONS = [ROW_COLUMNS.index(name) for name in DERIVED]
-_UPDATE = (
-    update(calls)
-    .where(calls.c.id == bindparam("_id"))
-    .values({name: bindparam(name) for name in DERIVED})
-)
 CHUNK = 5000
 
 
@@ -75,21 +71,12 @@ def rederive(engine: Engine, options: Options | None = None) -> Summary:
     """Derive every ingested call's fields again; return how many were rewritten."""
     options = options or Options()
     started = time.perf_counter()
-    options.prepare(engine)
+    store = options.prepare(engine)
     deriver = options.deriver()
     recovery = options.recovery(in_store=False)
     summary = Summary()
     after: tuple[str, int] | None = None
-    while True:
-        query = select(*_READ, calls.c.source_key).where(calls.c.source_key.is_not(None))
-        if after is not None:
-            query = query.where(
-                or_(calls.c.time > after[0], and_(calls.c.time == after[0], calls.c.id > after[1]))
-            )
-        with engine.connect() as conn:
-            stored = conn.execute(query.order_by(calls.c.time, calls.c.id).limit(CHUNK)).all()
-        if not stored:
-            break
+    while stored := store.ingested_calls(_READ, after, CHUNK):
         rows = []
         for row in stored:
             derived = list(deriver.row(_raw(row)))
@@ -99,25 +86,15 @@ def rederive(engine: Engine, options: Options | None = None) -> Summary:
             summary.directions["stored" if sign == "call-type" else sign] += count
         cleared: list[str] = []
         earlier = recovery.track(rows, cleared=cleared)
-        with writing(engine) as conn:
-            conn.execute(
-                _UPDATE,
-                [
-                    {
-                        "_id": row.id,
-                        **{name: new[i] for name, i in zip(DERIVED, _POSITIONS, strict=True)},
-                    }
-                    for row, new in zip(stored, rows, strict=True)
-                ],
-            )
-            if earlier:
-                mark_recovered(conn, earlier)
-            if cleared:
-                clear_missed(conn, cleared)
+        store.rewrite_derived(
+            DERIVED,
+            [(row.id, [new[i] for i in _POSITIONS]) for row, new in zip(stored, rows, strict=True)],
+            recovered=earlier,
+            cleared=cleared,
+        )
         summary.lines += len(rows)
         summary.updated += len(rows)
         after = (stored[-1].time, stored[-1].id)
-    with writing(engine) as conn:
-        _copy_queue_fields(conn, true())
+    store.copy_all_queue_fields()
     summary.seconds = time.perf_counter() - started
     return summary

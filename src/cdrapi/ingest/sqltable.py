@@ -35,12 +35,12 @@ from cdrapi.ingest.cdr import FIELDS, INDEX, source_key
 from cdrapi.ingest.derive import Deriver
 from cdrapi.ingest.errors import Reject, SourceError
 from cdrapi.ingest.options import Options
-from cdrapi.ingest.queue_log import queue_fields_for_new_calls
+from cdrapi.ingest.queue_fields import queue_fields_for_new_calls
 from cdrapi.ingest.recovery import Recovery
 from cdrapi.ingest.sqlsource import connect_source, poll_table, reason, safe_url, source_url
 from cdrapi.ingest.summary import Summary
 from cdrapi.ingest.watermark import Clock, column_kind
-from cdrapi.store.schema import calls
+from cdrapi.store.writer import Writer
 
 __all__ = ["connect_source", "ingest_db", "source_url"]
 
@@ -69,6 +69,7 @@ class _Table:
     keys_in_store = True
     deriver: Deriver  # set once the store's directory is known
     recovery: Recovery
+    store: Writer
 
     def __init__(self, source: Engine, table_name: str, url: str, zone: dt.tzinfo) -> None:
         self.zone = zone
@@ -114,8 +115,7 @@ class _Table:
         return True
 
     def known(self, conn: Connection, since: str) -> Iterable[str]:
-        query = select(calls.c.source_key).where(calls.c.time >= since)
-        return (str(key) for key in conn.execute(query).scalars() if key)
+        return self.store.keys_since(conn, since)
 
     def finish(self, batch: Batch) -> None:
         self.recovery.track_batch(batch)
@@ -145,12 +145,12 @@ def ingest_db(
     rejects = options.reject_file()
     try:
         pbx = _Table(source, table_name, url, options.zone())  # before the store is touched
-        options.prepare(engine)
+        pbx.store = options.prepare(engine)
         pbx.deriver, pbx.recovery = options.deriver(), options.recovery()
         return poll_table(
             engine, source, pbx, rejects=rejects, summary=Summary(),
-            after=queue_fields_for_new_calls, from_start=options.from_start, follow=follow,
-            lookback=lookback, interval=interval, stop=options.stop,
+            after=queue_fields_for_new_calls(pbx.store), from_start=options.from_start,
+            follow=follow, lookback=lookback, interval=interval, stop=options.stop,
             progress=options.progress,
         )  # fmt: skip
     finally:
