@@ -7,11 +7,10 @@ from typing import Any
 
 import orjson
 
+from cdrapi.protocol.pagination import PAGE_SIZE, page_count
 from cdrapi.protocol.records import record
 
-__all__ = ["PAGE_SIZE", "error_body", "page_body"]
-
-PAGE_SIZE = 100
+__all__ = ["error_body", "page_body"]
 
 
 def error_body(messages: Iterable[str]) -> bytes:
@@ -23,7 +22,6 @@ def error_body(messages: Iterable[str]) -> bytes:
 
 def page_body(row_count: int, page: int, rows: Sequence[Sequence[Any]]) -> bytes:
     """A success page: ``current_page`` is 0 when nothing matches, as the vendor does."""
-    max_page = -(-row_count // PAGE_SIZE)
     return orjson.dumps(
         {
             "has_error": False,
@@ -32,7 +30,7 @@ def page_body(row_count: int, page: int, rows: Sequence[Sequence[Any]]) -> bytes
                 "row_count": row_count,
                 "page_size": PAGE_SIZE,
                 "current_page": page if row_count else 0,
-                "max_page": max_page,
+                "max_page": page_count(row_count),
             },
             "results": [record(row) for row in rows],
         }

@@ -6,6 +6,11 @@ we remember the count and the last id of every page served; the next page then s
 ``WHERE id > <last id of the previous page>`` (keyset), so the ten-thousandth page costs
 what the first does. The store version (``meta.version``) changes with every write, so
 nothing cached outlives the data it describes; each API worker keeps its own cache.
+
+Nor does it outlive the file: what was learned from a SQLite file that was since deleted
+or replaced describes another database (whose version may be the same), so the cache is
+dropped when the engine sees another file (:func:`~cdrapi.store.engine.store_generation`),
+and a page read while the file changed is read again.
 """
 
 from __future__ import annotations
@@ -21,9 +26,9 @@ from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from cdrapi.protocol.filters import CallFilters
+from cdrapi.protocol.pagination import PAGE_SIZE, page_count
 from cdrapi.protocol.records import COLUMNS
-from cdrapi.protocol.response import PAGE_SIZE
-from cdrapi.store.engine import StoreError, read_version
+from cdrapi.store.engine import StoreError, read_version, store_generation
 from cdrapi.store.queries import where_clauses
 from cdrapi.store.schema import calls
 
@@ -38,10 +43,6 @@ class Page:
     row_count: int
     page: int
     rows: Sequence[Sequence[Any]]  # each holds COLUMNS, in order (id first)
-
-    @property
-    def max_page(self) -> int:
-        return -(-self.row_count // PAGE_SIZE)
 
 
 @dataclass(slots=True)
@@ -75,6 +76,7 @@ class CallPages:
         self._cache: OrderedDict[tuple[CallFilters, int], _Known] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        self._generation = store_generation(engine)
         self._driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
         # The rows of a page by their ids, run as plain SQL: rendering a hundred bound
         # values through the expression layer costs more than the query itself.
@@ -83,10 +85,19 @@ class CallPages:
 
     def fetch(self, filters: CallFilters, page: int) -> Page:
         """The requested page; raises :class:`StoreError` if the database fails."""
-        try:
-            return self._fetch(filters, page)
-        except (SQLAlchemyError, self._driver_error) as exc:
-            raise StoreError(f"database error: {exc.__class__.__name__}") from exc
+        for _ in range(2):
+            generation = store_generation(self.engine)
+            if generation != self._generation:
+                with self._lock:
+                    self._generation = generation
+                    self._cache.clear()
+            try:
+                result = self._fetch(filters, page)
+            except (SQLAlchemyError, self._driver_error) as exc:
+                raise StoreError(f"database error: {exc.__class__.__name__}") from exc
+            if store_generation(self.engine) == generation:
+                return result
+        raise StoreError("the database file keeps changing")
 
     def _fetch(self, filters: CallFilters, page: int) -> Page:
         where = where_clauses(filters, self._dialect)
@@ -99,7 +110,7 @@ class CallPages:
             if known is None:
                 row_count = conn.execute(select(func.count()).select_from(calls).where(*where))
                 known = self._store(key, _Known(row_count.scalar_one()))
-            if page > -(-known.row_count // PAGE_SIZE):
+            if page > page_count(known.row_count):
                 return Page(known.row_count, page, [])
             with self._lock:
                 before, after_id = known.nearest(page)
