@@ -1,4 +1,12 @@
-"""The request's ``page`` and its 18 ``filters`` (SPEC §4), validated into one typed query.
+"""The request's ``page`` and its 18 ``filters`` (SPEC §4), each filter declared once.
+
+A filter is one field of :class:`CallFilters`, written with :func:`declare`: the field
+gives its name and type, a :class:`Value` says how its value is read and checked, and a
+:class:`Clause` says, in plain terms (a kind and the columns of ``calls`` it applies to),
+which condition it puts on a call; ``store/queries.py`` turns each kind into SQL. The
+validation (:func:`parse_request`), the SQL and the README's filter table (checked by a
+test) all come from these declarations, so a new filter, or a token's scope, is one more
+field here and nothing else.
 
 Parameters arrive as PHP would see them: form requests give strings and PHP arrays
 (dicts with int or str keys), JSON requests give any JSON value. Either way a PHP array
@@ -8,64 +16,152 @@ them are reported together in one :class:`InvalidRequest`.
 
 from __future__ import annotations
 
-import calendar
-import re
-from collections.abc import Callable, Mapping
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import orjson
+from types import MappingProxyType
+from typing import Any, Literal, TypeVar, cast, get_args
 
 from cdrapi.protocol.errors import InvalidRequest
+from cdrapi.protocol.values import (
+    CALL_STATUS,
+    DATES,
+    DIRECTION,
+    FLAG,
+    FROM_ID,
+    HOURS,
+    IDS,
+    TEXT,
+    TEXTS,
+    InvalidValue,
+    Value,
+    is_empty,
+    read_page,
+    show,
+)
 
 __all__ = [
-    "CALL_STATUSES",
-    "DIRECTIONS",
+    "CLAUSE_KINDS",
     "FILTER_NAMES",
-    "MAX_LIST",
     "CallFilters",
     "CdrRequest",
+    "Clause",
+    "ClauseKind",
+    "Filter",
+    "declare",
+    "filters_of",
+    "narrow",
+    "parse_filters",
     "parse_request",
 ]
 
-MAX_LIST = 1000
-MAX_ID = 2**63 - 1
-DIRECTIONS = ("IN", "OUT", "INTERNAL")
-CALL_STATUSES = ("ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION")
+T = TypeVar("T")
+Q = TypeVar("Q", bound="CallFilters")
 
-_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?: (\d{2}):(\d{2})(?::(\d{2}))?)?")
-_HOUR = re.compile(r"(\d{2})(?::(\d{2})(?::(\d{2}))?)?")
-_DIGITS = re.compile(r"[0-9]+")
-_TRUE = frozenset({"1", "true", "yes"})
-_FALSE = frozenset({"0", "false", "no"})
+#: The conditions a filter can put on a call. ``between``: the column within ``(from, to)``,
+#: inclusive, a ``None`` end open. ``time_of_day``: the ``HH:MM:SS`` of a
+#: ``YYYY-MM-DD HH:MM:SS`` column within ``(from, to)``; ``from > to`` wraps past midnight.
+#: ``any_of``: the column equals one of the values. ``equals``: one of the columns equals
+#: the value. ``like``: one of the columns matches the search (the wildcard rule of
+#: ``store/queries.py``). ``at_least``: the column >= the value. ``present``: the column
+#: holds a non-empty value (``True``) or does not (``False``).
+ClauseKind = Literal["between", "time_of_day", "any_of", "equals", "like", "at_least", "present"]
+CLAUSE_KINDS: tuple[ClauseKind, ...] = get_args(ClauseKind)
+_MANY_COLUMNS = frozenset({"equals", "like"})
+_DECLARED = "cdrapi.filter"
+
+
+@dataclass(frozen=True, slots=True)
+class Clause:
+    """The condition a filter puts on a call: a :data:`ClauseKind` on columns of ``calls``."""
+
+    kind: ClauseKind
+    columns: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if self.kind not in CLAUSE_KINDS:
+            raise ValueError(f"no such kind of clause: {self.kind!r}")
+        if not self.columns or (len(self.columns) > 1 and self.kind not in _MANY_COLUMNS):
+            raise ValueError(f"a {self.kind} clause takes one column, not {self.columns!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """One declared filter, as :func:`filters_of` reads it back from its field."""
+
+    name: str
+    value: Value[Any]
+    clause: Clause
+    requested: bool  # a request may name it; False: only the server sets it (a scope)
+
+
+def declare(value: Value[T], kind: ClauseKind, *columns: str, requested: bool = True) -> T:
+    """A filter, as the default of a :class:`CallFilters` field (whose name and type it takes).
+
+    ``requested=False`` declares a filter that a request may not name (it stays
+    ``Invalid filter: <name>``) and that only the server sets, with :func:`narrow`.
+    """
+    spec = (value, Clause(kind, columns), requested)
+    return cast(T, dataclasses.field(default=value.empty, metadata={_DECLARED: spec}))
 
 
 @dataclass(frozen=True, slots=True)
 class CallFilters:
-    """A validated set of filters; hashable, so it can key caches.
+    """A validated set of filters; hashable, so it can key caches. Each field is one filter.
 
     Times are normalised to ``YYYY-MM-DD HH:MM:SS`` / ``HH:MM:SS`` with ``to`` ends
     widened to cover everything they name; empty tuples and ``None`` mean "not applied".
+    Fields are in the README table's order; the SQL writes them by kind (see queries.py).
     """
 
-    date_between: tuple[str | None, str | None] | None = None
-    hour_between: tuple[str | None, str | None] | None = None
-    project_id: tuple[int, ...] = ()
-    user_id: tuple[int, ...] = ()
-    inbound_route_id: tuple[int, ...] = ()
-    direction: tuple[str, ...] = ()
-    call_status: tuple[str, ...] = ()
-    telephone_like: str | None = None
-    telephone: str | None = None
-    source: str | None = None
-    destination: str | None = None
-    from_id: int | None = None
-    uniqueid: tuple[str, ...] = ()
-    linkedid: tuple[str, ...] = ()
-    external_id: tuple[str, ...] = ()
-    has_transcription: bool | None = None
-    has_monitor_file: bool | None = None
-    has_recording_file: bool | None = None
+    date_between: tuple[str | None, str | None] | None = declare(DATES, "between", "time")
+    hour_between: tuple[str | None, str | None] | None = declare(HOURS, "time_of_day", "time")
+    project_id: tuple[int, ...] = declare(IDS, "any_of", "project_id")
+    user_id: tuple[int, ...] = declare(IDS, "any_of", "user_id")
+    inbound_route_id: tuple[int, ...] = declare(IDS, "any_of", "inbound_route_id")
+    direction: tuple[str, ...] = declare(DIRECTION, "any_of", "direction")
+    call_status: tuple[str, ...] = declare(CALL_STATUS, "any_of", "call_status")
+    telephone_like: str | None = declare(TEXT, "like", "source", "destination")
+    telephone: str | None = declare(TEXT, "equals", "source", "destination")
+    source: str | None = declare(TEXT, "like", "source")
+    destination: str | None = declare(TEXT, "like", "destination")
+    from_id: int | None = declare(FROM_ID, "at_least", "id")
+    uniqueid: tuple[str, ...] = declare(TEXTS, "any_of", "uniqueid")
+    linkedid: tuple[str, ...] = declare(TEXTS, "any_of", "linkedid")
+    external_id: tuple[str, ...] = declare(TEXTS, "any_of", "external_id")
+    has_transcription: bool | None = declare(FLAG, "present", "transcription_id")
+    has_monitor_file: bool | None = declare(FLAG, "present", "monitor_files")
+    has_recording_file: bool | None = declare(FLAG, "present", "recording_file")
+
+
+def filters_of(query: type[CallFilters]) -> Mapping[str, Filter]:
+    """The filters declared by ``query`` (:class:`CallFilters` or a subclass), by name, in
+    the order of its fields."""
+    known = _DECLARATIONS.get(query)
+    if known is None:
+        declared = {}
+        for field in dataclasses.fields(query):
+            if _DECLARED not in field.metadata:
+                raise TypeError(f"{query.__name__}.{field.name} is not declared with declare()")
+            value, clause, requested = field.metadata[_DECLARED]
+            declared[field.name] = Filter(field.name, value, clause, requested)
+        known = _DECLARATIONS[query] = MappingProxyType(declared)
+        _REQUESTED[query] = MappingProxyType({n: f for n, f in declared.items() if f.requested})
+    return known
+
+
+def _requested(query: type[CallFilters]) -> Mapping[str, Filter]:
+    """The filters of ``query`` that a request may name."""
+    known = _REQUESTED.get(query)
+    if known is None:
+        filters_of(query)
+        known = _REQUESTED[query]
+    return known
+
+
+_DECLARATIONS: dict[type[CallFilters], Mapping[str, Filter]] = {}
+_REQUESTED: dict[type[CallFilters], Mapping[str, Filter]] = {}
+FILTER_NAMES = tuple(_requested(CallFilters))
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,188 +170,42 @@ class CdrRequest:
     filters: CallFilters
 
 
-class _Invalid(ValueError):
-    """One filter value is wrong; the text says why (may be empty)."""
+def _invalid(name: str, value: Any, exc: InvalidValue) -> str:
+    reason = f" ({exc})" if str(exc) else ""
+    return f"Invalid {name}: {show(value)}{reason}"
 
 
-def _show(value: Any, limit: int = 200) -> str:
-    """A value as the message shows it: text as is, anything else as JSON, cut at ``limit``."""
-    if isinstance(value, str):
-        shown = value
-    else:
-        try:
-            shown = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-        except TypeError:
-            shown = repr(value)
-    return shown if len(shown) <= limit else shown[:limit] + "..."
+def _filters(raw: Any, query: type[Q], messages: list[str]) -> Q:
+    """``raw`` (a request's ``filters``) read into ``query``; each problem added to ``messages``."""
+    declared = _requested(query)
+    values: dict[str, Any] = {}
+    if isinstance(raw, list) and not raw:
+        raw = None
+    if raw is not None and raw != "" and not isinstance(raw, dict):
+        messages.append(f"Invalid filters: {show(raw)} (expected a map of filter names to values)")
+    elif isinstance(raw, dict):
+        for key, value in raw.items():
+            spec = declared.get(key) if isinstance(key, str) else None
+            if spec is None:
+                messages.append(f"Invalid filter: {key}")
+                continue
+            if is_empty(value):
+                continue
+            try:
+                values[key] = spec.value.parse(value)
+            except InvalidValue as exc:
+                messages.append(_invalid(key, value, exc))
+    return query(**values)
 
 
-def _is_empty(value: Any) -> bool:
-    return value is None or value == "" or (isinstance(value, list | dict) and not value)
-
-
-def _items(value: Any) -> list[Any]:
-    """A PHP array (dict or list) as the list of its non-empty values; a scalar as one."""
-    if isinstance(value, dict):
-        value = list(value.values())
-    elif not isinstance(value, list):
-        return [value]
-    if len(value) > MAX_LIST:
-        raise _Invalid(f"more than {MAX_LIST} values")
-    return [item for item in value if not _is_empty(item)]
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    raise _Invalid("expected text")
-
-
-def _ids(value: Any) -> tuple[int, ...]:
-    ids = []
-    for item in _items(value):
-        if isinstance(item, bool):
-            raise _Invalid("expected an id or a list of ids")
-        if isinstance(item, str) and _DIGITS.fullmatch(item):
-            item = int(item)
-        if not isinstance(item, int) or not 0 <= item <= MAX_ID:
-            raise _Invalid("expected an id or a list of ids")
-        ids.append(item)
-    return tuple(dict.fromkeys(ids))
-
-
-def _choices(
-    allowed: tuple[str, ...], aliases: Mapping[str, str]
-) -> Callable[[Any], tuple[str, ...]]:
-    def parse(value: Any) -> tuple[str, ...]:
-        chosen = []
-        for item in _items(value):
-            word = _text(item).strip().upper()
-            word = aliases.get(word, word)
-            if word not in allowed:
-                raise _Invalid("expected one of " + ", ".join(allowed))
-            chosen.append(word)
-        return tuple(dict.fromkeys(chosen))
-
-    return parse
-
-
-def _texts(value: Any) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(_text(item) for item in _items(value)))
-
-
-def _pair(value: Any, parse_end: Callable[[str, bool], str]) -> tuple[str | None, str | None]:
-    # A PHP client's null end is dropped from a form body: [from] or {1: to} remain.
-    if isinstance(value, list) and 1 <= len(value) <= 2:
-        ends = [*value, None][:2]
-    elif isinstance(value, dict) and value and set(value) <= {0, 1}:
-        ends = [value.get(0), value.get(1)]
-    else:
-        raise _Invalid("expected [from, to]")
-    start, end = (None if _is_empty(v) else parse_end(_text(v), i == 1) for i, v in enumerate(ends))
-    return start, end
-
-
-def _date_end(text: str, is_to: bool) -> str:
-    match = _DATE.fullmatch(text.strip())
-    if match is None:
-        raise _Invalid("expected YYYY-MM-DD, YYYY-MM-DD HH:MM or YYYY-MM-DD HH:MM:SS")
-    year, month, day, hour, minute, second = match.groups()
-    if not (
-        1 <= int(month) <= 12 and 1 <= int(day) <= calendar.monthrange(int(year), int(month))[1]
-    ):
-        raise _Invalid("no such date")
-    fill = "59" if is_to else "00"
-    hour = hour if hour is not None else ("23" if is_to else "00")
-    minute = minute if minute is not None else fill
-    second = second if second is not None else fill
-    if int(hour) > 23 or int(minute) > 59 or int(second) > 59:
-        raise _Invalid("no such time")
-    return f"{year}-{month}-{day} {hour}:{minute}:{second}"
-
-
-def _hour_end(text: str, is_to: bool) -> str:
-    match = _HOUR.fullmatch(text.strip())
-    if match is None:
-        raise _Invalid("expected HH, HH:MM or HH:MM:SS")
-    hour, minute, second = match.groups()
-    fill = "59" if is_to else "00"
-    minute = minute if minute is not None else fill
-    second = second if second is not None else fill
-    if int(hour) > 23 or int(minute) > 59 or int(second) > 59:
-        raise _Invalid("no such time")
-    return f"{hour}:{minute}:{second}"
-
-
-def _date_between(value: Any) -> tuple[str | None, str | None] | None:
-    start, end = _pair(value, _date_end)
-    if start is not None and end is not None and start > end:
-        raise _Invalid("from is after to")
-    return None if start is None and end is None else (start, end)
-
-
-def _hour_between(value: Any) -> tuple[str | None, str | None] | None:
-    start, end = _pair(value, _hour_end)
-    return None if start is None and end is None else (start, end)
-
-
-def _search(value: Any) -> str:
-    return _text(value)
-
-
-def _from_id(value: Any) -> int:
-    if isinstance(value, str) and _DIGITS.fullmatch(value):
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
-        raise _Invalid("expected an integer >= 0")
-    return value
-
-
-def _flag(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    word = _text(value).strip().lower()
-    if word in _TRUE:
-        return True
-    if word in _FALSE:
-        return False
-    raise _Invalid("expected 1/true/yes or 0/false/no")
-
-
-_PARSERS: dict[str, Callable[[Any], Any]] = {
-    "date_between": _date_between,
-    "project_id": _ids,
-    "user_id": _ids,
-    "inbound_route_id": _ids,
-    "direction": _choices(DIRECTIONS, {}),
-    "call_status": _choices(CALL_STATUSES, {"NO_ANSWER": "NO ANSWER", "NOANSWER": "NO ANSWER"}),
-    "telephone_like": _search,
-    "telephone": _search,
-    "source": _search,
-    "destination": _search,
-    "hour_between": _hour_between,
-    "from_id": _from_id,
-    "uniqueid": _texts,
-    "linkedid": _texts,
-    "external_id": _texts,
-    "has_transcription": _flag,
-    "has_monitor_file": _flag,
-    "has_recording_file": _flag,
-}
-
-FILTER_NAMES = tuple(_PARSERS)
-
-
-def _page(value: Any) -> int:
-    if value is None or value == "":
-        return 1
-    if isinstance(value, str) and _DIGITS.fullmatch(value):
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
-        raise _Invalid
-    return value
+def parse_filters(raw: Any, query: type[Q]) -> Q:
+    """A map of filter names to values (a request's ``filters``, a web form's) read into
+    ``query``; raise :class:`InvalidRequest` listing every problem."""
+    messages: list[str] = []
+    filters = _filters(raw, query, messages)
+    if messages:
+        raise InvalidRequest(messages)
+    return filters
 
 
 def parse_request(params: Mapping[Any, Any]) -> CdrRequest:
@@ -263,29 +213,38 @@ def parse_request(params: Mapping[Any, Any]) -> CdrRequest:
     messages: list[str] = []
     page = 1
     try:
-        page = _page(params.get("page"))
-    except _Invalid:
-        messages.append(f"Invalid page: {_show(params.get('page'))}")
-
-    raw = params.get("filters")
-    values: dict[str, Any] = {}
-    if isinstance(raw, list) and not raw:
-        raw = None
-    if raw is not None and raw != "" and not isinstance(raw, dict):
-        messages.append(f"Invalid filters: {_show(raw)} (expected a map of filter names to values)")
-    elif isinstance(raw, dict):
-        for key, value in raw.items():
-            parser = _PARSERS.get(key) if isinstance(key, str) else None
-            if parser is None:
-                messages.append(f"Invalid filter: {key}")
-                continue
-            if _is_empty(value):
-                continue
-            try:
-                values[key] = parser(value)
-            except _Invalid as exc:
-                reason = f" ({exc})" if str(exc) else ""
-                messages.append(f"Invalid {key}: {_show(value)}{reason}")
+        page = read_page(params.get("page"))
+    except InvalidValue:
+        messages.append(f"Invalid page: {show(params.get('page'))}")
+    filters = _filters(params.get("filters"), CallFilters, messages)
     if messages:
         raise InvalidRequest(messages)
-    return CdrRequest(page=page, filters=CallFilters(**values))
+    return CdrRequest(page=page, filters=filters)
+
+
+def narrow(filters: Q, **values: Any) -> Q:
+    """``filters`` with the server's own filters set (a token's scope), each value checked
+    by its declaration as a request's would be.
+
+    Only filters declared ``requested=False`` and not yet set can be given, and an empty
+    value is refused: a narrowing that silently narrows nothing would show every call.
+    Raises :class:`ValueError` naming each problem (a server's configuration, not a request).
+    """
+    declared = filters_of(type(filters))
+    messages, parsed = [], {}
+    for name, value in values.items():
+        spec = declared.get(name)
+        if spec is None or spec.requested:
+            messages.append(f"Not a filter the server sets: {name}")
+        elif getattr(filters, name) != spec.value.empty:
+            messages.append(f"Already set: {name}")
+        else:
+            try:
+                parsed[name] = spec.value.empty if is_empty(value) else spec.value.parse(value)
+                if parsed[name] == spec.value.empty:
+                    raise InvalidValue("empty: it would narrow nothing")
+            except InvalidValue as exc:
+                messages.append(_invalid(name, value, exc))
+    if messages:
+        raise ValueError("; ".join(messages))
+    return dataclasses.replace(filters, **parsed)

@@ -1,4 +1,10 @@
-"""SQL for the filters of SPEC §4: a :class:`CallFilters` becomes WHERE conditions.
+"""SQL for the filters of SPEC §4: each declared filter's clause becomes WHERE conditions.
+
+``protocol/filters.py`` declares every filter with a kind of clause and the columns it
+applies to; this module owns what each kind means in SQL (:data:`_KINDS`) and writes the
+conditions of a :class:`CallFilters` generically, kind by kind in the order of
+:data:`_KINDS` (ranges, sets of values, searches, flags), and within a kind in the order
+the filters are declared.
 
 Values are always bound parameters. Number searches (``telephone_like``, ``source``,
 ``destination``) follow the wildcard rule: without ``*``/``%`` the value is a substring;
@@ -9,16 +15,23 @@ confirms them; on PostgreSQL ILIKE uses the ``pg_trgm`` GIN indexes directly.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 from sqlalchemy import ColumnElement, Select, and_, func, literal_column, or_, select, table
 from sqlalchemy.sql.elements import ColumnClause
 
-from cdrapi.protocol.filters import CallFilters
+from cdrapi.protocol.filters import CallFilters, ClauseKind, filters_of
 from cdrapi.store.schema import calls
 
 __all__ = ["like_pattern", "where_clauses"]
 
 _ESCAPE = "\\"
 _FTS = table("calls_numbers", literal_column("rowid"))
+
+_Columns = tuple[ColumnClause[Any], ...]
+#: A kind of clause in SQL: (the filter's value, its columns, the dialect) -> conditions.
+_Render = Callable[[Any, _Columns, str], Sequence[ColumnElement[bool]]]
 
 
 def like_pattern(value: str) -> tuple[str, list[str]]:
@@ -39,78 +52,110 @@ def _fts_phrase(pieces: list[str], columns: str) -> str | None:
     return f"{{{columns}}} : ({phrases})"
 
 
-def _search(
-    value: str, columns: tuple[ColumnClause[str], ...], dialect: str
-) -> ColumnElement[bool]:
+def _between(value: tuple[str | None, str | None], columns: _Columns, _: str) -> list[Any]:
+    (column,) = columns
+    start, end = value
+    where = []
+    if start is not None:
+        where.append(column >= start)
+    if end is not None:
+        where.append(column <= end)
+    return where
+
+
+def _time_of_day(value: tuple[str | None, str | None], columns: _Columns, _: str) -> list[Any]:
+    (column,) = columns
+    start, end = value
+    clock = func.substr(column, 12, 8)  # HH:MM:SS of YYYY-MM-DD HH:MM:SS
+    if start is not None and end is not None and start > end:
+        return [or_(clock >= start, clock <= end)]
+    where = []
+    if start is not None:
+        where.append(clock >= start)
+    if end is not None:
+        where.append(clock <= end)
+    return where
+
+
+def _any_of(values: tuple[Any, ...], columns: _Columns, _: str) -> list[Any]:
+    (column,) = columns
+    return [column == values[0] if len(values) == 1 else column.in_(values)]
+
+
+def _equals(value: Any, columns: _Columns, _: str) -> list[Any]:
+    return [or_(*(column == value for column in columns))]
+
+
+def _like(value: str, columns: _Columns, dialect: str) -> list[Any]:
     pattern, pieces = like_pattern(value)
     if dialect == "postgresql":
-        return or_(*(column.ilike(pattern, escape=_ESCAPE) for column in columns))
+        return [or_(*(column.ilike(pattern, escape=_ESCAPE) for column in columns))]
     condition = or_(*(column.like(pattern, escape=_ESCAPE) for column in columns))
     phrase = _fts_phrase(pieces, " ".join(column.name for column in columns))
     if phrase is None:
-        return condition
+        return [condition]
     matching: Select[tuple[int]] = (
         select(literal_column("rowid"))
         .select_from(_FTS)
         .where(literal_column("calls_numbers").op("MATCH")(phrase))
     )
-    return and_(calls.c.id.in_(matching), condition)
+    return [and_(calls.c.id.in_(matching), condition)]
 
 
-def _present(column: ColumnClause[str], wanted: bool) -> ColumnElement[bool]:
+def _at_least(value: Any, columns: _Columns, _: str) -> list[Any]:
+    (column,) = columns
+    return [column >= value]
+
+
+def _present(wanted: bool, columns: _Columns, _: str) -> list[Any]:
+    (column,) = columns
     has = func.coalesce(column, "") != ""
-    return has if wanted else ~has
+    return [has if wanted else ~has]
+
+
+#: Each kind of clause in SQL, in the order the conditions are written.
+_KINDS: dict[ClauseKind, _Render] = {
+    "between": _between,
+    "time_of_day": _time_of_day,
+    "any_of": _any_of,
+    "equals": _equals,
+    "like": _like,
+    "at_least": _at_least,
+    "present": _present,
+}
+
+
+_Plan = tuple[tuple[str, Any, _Render, _Columns], ...]
+_PLANS: dict[type[CallFilters], _Plan] = {}
+
+
+def _plan(query: type[CallFilters]) -> _Plan:
+    """For each filter of ``query``, in writing order: name, "not applied" value, its
+    kind's SQL and its columns. Raises KeyError for an unknown kind or column."""
+    known = _PLANS.get(query)
+    if known is None:
+        order = list(_KINDS)
+        declared = sorted(filters_of(query).values(), key=lambda f: order.index(f.clause.kind))
+        known = _PLANS[query] = tuple(
+            (
+                spec.name,
+                spec.value.empty,
+                _KINDS[spec.clause.kind],
+                tuple(calls.c[column] for column in spec.clause.columns),
+            )
+            for spec in declared
+        )
+    return known
+
+
+_plan(CallFilters)  # a declaration naming no column of calls fails here, at import
 
 
 def where_clauses(filters: CallFilters, dialect: str) -> list[ColumnElement[bool]]:
     """The conditions a call must meet; an empty list matches every call."""
-    c = calls.c
     where: list[ColumnElement[bool]] = []
-    if filters.date_between is not None:
-        start, end = filters.date_between
-        if start is not None:
-            where.append(c.time >= start)
-        if end is not None:
-            where.append(c.time <= end)
-    if filters.hour_between is not None:
-        start, end = filters.hour_between
-        clock = func.substr(c.time, 12, 8)
-        if start is not None and end is not None and start > end:
-            where.append(or_(clock >= start, clock <= end))
-        else:
-            if start is not None:
-                where.append(clock >= start)
-            if end is not None:
-                where.append(clock <= end)
-    for column, values in (
-        (c.project_id, filters.project_id),
-        (c.user_id, filters.user_id),
-        (c.inbound_route_id, filters.inbound_route_id),
-        (c.direction, filters.direction),
-        (c.call_status, filters.call_status),
-        (c.uniqueid, filters.uniqueid),
-        (c.linkedid, filters.linkedid),
-        (c.external_id, filters.external_id),
-    ):
-        if len(values) == 1:
-            where.append(column == values[0])
-        elif values:
-            where.append(column.in_(values))
-    if filters.telephone is not None:
-        where.append(or_(c.source == filters.telephone, c.destination == filters.telephone))
-    if filters.telephone_like is not None:
-        where.append(_search(filters.telephone_like, (c.source, c.destination), dialect))
-    if filters.source is not None:
-        where.append(_search(filters.source, (c.source,), dialect))
-    if filters.destination is not None:
-        where.append(_search(filters.destination, (c.destination,), dialect))
-    if filters.from_id is not None:
-        where.append(c.id >= filters.from_id)
-    for column, wanted in (
-        (c.transcription_id, filters.has_transcription),
-        (c.monitor_files, filters.has_monitor_file),
-        (c.recording_file, filters.has_recording_file),
-    ):
-        if wanted is not None:
-            where.append(_present(column, wanted))
+    for name, empty, render, columns in _plan(type(filters)):
+        value = getattr(filters, name)
+        if value != empty:
+            where.extend(render(value, columns, dialect))
     return where
