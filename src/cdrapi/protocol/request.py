@@ -1,30 +1,32 @@
 """Reading an /api/cdr request (SPEC §2-3): where the parameters are, and who sent them.
 
-- GET: the query string, read as PHP's ``parse_str``.
-- POST: a JSON body (it starts with ``{`` or says ``application/json``); a multipart form;
-  otherwise the body is a PHP form string *whatever its Content-Type* (the vendor's
-  clients send ``text/xml``). An empty body falls back to the query string.
+No web framework here: the server hands :func:`read_params` the body's bytes, the
+Content-Type and the query string, and :func:`check_bearer` the Authorization header.
 
-Limits, each answered with the vendor envelope: bodies over 1 MiB (413), nesting deeper
-than 16 levels, arrays over 1,000 items and text that is not UTF-8 (400).
+- GET: the query string, read as PHP's ``parse_str`` (the server hands an empty body).
+- POST: a JSON body (it starts with ``{`` or says ``application/json``); a multipart form
+  (:mod:`cdrapi.protocol.multipart`); otherwise the body is a PHP form string *whatever
+  its Content-Type* (the vendor's clients send ``text/xml``). An empty body falls back to
+  the query string.
+
+Limits, each answered with the vendor envelope: bodies over 1 MiB (413; the server applies
+:func:`check_body_size` as the body arrives), nesting deeper than 16 levels, arrays over
+1,000 items and text that is not UTF-8 (400).
 """
 
 from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote_plus
 
-from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
-from starlette.requests import Request
-
 from cdrapi.protocol.encoding import parse_str
 from cdrapi.protocol.errors import AuthenticationError, InvalidRequest, PayloadTooLarge
+from cdrapi.protocol.multipart import MultipartError, form_fields
 
-__all__ = ["MAX_BODY", "MAX_DEPTH", "MAX_ITEMS", "check_bearer", "read_params"]
+__all__ = ["MAX_BODY", "MAX_DEPTH", "MAX_ITEMS", "check_bearer", "check_body_size", "read_params"]
 
 MAX_BODY = 1 << 20
 MAX_DEPTH = 16
@@ -45,38 +47,32 @@ def check_bearer(authorization: str | None, tokens: Iterable[str]) -> None:
         )
 
 
-async def read_params(request: Request) -> dict[Any, Any]:
-    """The request's parameters as one nested structure, checked against the limits."""
-    query = request.scope.get("query_string", b"")
-    if request.method in ("GET", "HEAD"):
+def check_body_size(size: int) -> None:
+    """Raise :class:`PayloadTooLarge` if a body of ``size`` bytes is over the limit."""
+    if size > MAX_BODY:
+        raise PayloadTooLarge(f"Request body too large: the limit is {MAX_BODY} bytes")
+
+
+def read_params(body: bytes, content_type: str = "", query: bytes = b"") -> dict[Any, Any]:
+    """The request's parameters as one nested structure, checked against the limits.
+
+    ``body`` is the request's body (empty for GET and HEAD), ``content_type`` its
+    Content-Type header as sent (a multipart boundary is case-sensitive), ``query`` the
+    raw query string, which is read when the body is empty or only white space.
+    """
+    check_body_size(len(body))
+    if not body.strip():
         params = _form(query)
     else:
-        body = await _body(request)
-        content_type = request.headers.get("content-type", "").lower()
-        if not body.strip():
-            params = _form(query)
-        elif content_type.startswith("multipart/form-data"):
-            params = await _multipart(request, body)
-        elif body.lstrip()[:1] == b"{" or content_type.startswith("application/json"):
+        kind = content_type.lower()
+        if kind.startswith("multipart/form-data"):
+            params = _multipart(body, content_type)
+        elif body.lstrip()[:1] == b"{" or kind.startswith("application/json"):
             params = _json(body)
         else:
             params = _form(body)
     _check(params, 1)
     return params
-
-
-async def _body(request: Request) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise PayloadTooLarge(f"Request body too large: the limit is {MAX_BODY} bytes")
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise PayloadTooLarge(f"Request body too large: the limit is {MAX_BODY} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _form(data: bytes) -> dict[Any, Any]:
@@ -110,28 +106,17 @@ def _json(body: bytes) -> dict[Any, Any]:
     return value
 
 
-async def _multipart(request: Request, body: bytes) -> dict[Any, Any]:
-    async def stream() -> AsyncGenerator[bytes, None]:
-        yield body
-
+def _multipart(body: bytes, content_type: str) -> dict[Any, Any]:
     try:
-        form = await MultiPartParser(
-            request.headers, stream(), max_files=MAX_ITEMS, max_fields=MAX_ITEMS * 10
-        ).parse()
-    except MultiPartException as exc:
-        raise InvalidRequest(f"Invalid multipart body: {exc.message}") from exc
+        fields = form_fields(body, content_type)
+    except MultipartError as exc:
+        raise InvalidRequest(f"Invalid multipart body: {exc}") from exc
 
-    # The fields are registered exactly as PHP registers form variables; files are not
-    # parameters (PHP puts them in $_FILES).
+    # The fields are registered exactly as PHP registers form variables.
     def encode(text: str) -> str:
         return quote_plus(text, errors="surrogateescape")
 
-    pairs = (
-        f"{encode(name)}={encode(value)}"
-        for name, value in form.multi_items()
-        if not isinstance(value, UploadFile)
-    )
-    return parse_str("&".join(pairs))
+    return parse_str("&".join(f"{encode(name)}={encode(value)}" for name, value in fields))
 
 
 def _check(value: Any, depth: int) -> None:

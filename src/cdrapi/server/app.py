@@ -1,6 +1,8 @@
 """The Starlette application: ``/api/cdr`` and ``/healthz``.
 
-The handler reads and checks the request (protocol), validates it into a
+The handler reads the request's body (at most :data:`~cdrapi.protocol.request.MAX_BODY`
+bytes, counted as they arrive), hands its bytes, Content-Type and query string to the
+protocol, which reads and checks them and validates them into a
 :class:`~cdrapi.protocol.filters.CdrRequest`, asks the store for the page on the store's
 threads (:class:`~cdrapi.store.executor.StoreExecutor`) and serializes it. Every answer
 that is not a success, 404 and 405 and 500 included, is the vendor's error envelope. A
@@ -24,7 +26,7 @@ from starlette.routing import Route
 
 from cdrapi.protocol.errors import ProtocolError, SignatureError
 from cdrapi.protocol.filters import parse_request
-from cdrapi.protocol.request import check_bearer, read_params
+from cdrapi.protocol.request import check_bearer, check_body_size, read_params
 from cdrapi.protocol.response import error_body, page_body
 from cdrapi.protocol.signing import verify
 from cdrapi.server.recordings import recording_routes
@@ -42,6 +44,22 @@ _JSON = "application/json"
 
 _UNAVAILABLE = "Service unavailable: the call store cannot be read"
 _RETRY_AFTER = {"Retry-After": "5"}
+
+
+async def _body(request: Request) -> bytes:
+    """The request's body, refused (413) as soon as it is over the limit; GET has none."""
+    if request.method in ("GET", "HEAD"):
+        return b""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit():
+        check_body_size(int(declared))
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        check_body_size(size)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _error(status: int, messages: list[str], headers: dict[str, str] | None = None) -> Response:
@@ -64,7 +82,9 @@ def create_app(settings: Settings | None = None, *, create_store: bool = True) -
     async def cdr(request: Request) -> Response:
         try:
             check_bearer(request.headers.get("authorization"), tokens)
-            params = await read_params(request)
+            content_type = request.headers.get("content-type", "")
+            query_string = request.scope.get("query_string", b"")
+            params = read_params(await _body(request), content_type, query_string)
             if api_key and not verify(params, api_key):
                 raise SignatureError("Invalid api_hash")
             query = parse_request(params)
