@@ -1,12 +1,11 @@
-"""Malformed and hostile requests: always a 4xx with the vendor envelope, never a 5xx and
-never a partial answer (real HTTP on loopback, SQLite)."""
+"""Malformed and hostile requests to /api/cdr (cdrapi.server.app, called in process, on
+SQLite): always a 4xx with the vendor envelope, never a 5xx and never a partial answer.
+Bodies over the limit arrive both with a Content-Length and as a stream without one."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -17,34 +16,19 @@ from hypothesis import strategies as st
 from cdrapi.protocol.filters import FILTER_NAMES
 from cdrapi.settings import Settings
 from cdrapi.store.engine import connect
+from tests.conftest import app_client
 from tests.data import load, sample_rows
+from tests.server.conftest import assert_envelope
 
-Serve = Callable[[Settings], AbstractContextManager[str]]
 AUTH = {"Authorization": "Bearer t"}
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
-    from tests.conftest import running
-
     url = f"sqlite:///{tmp_path_factory.mktemp('bad') / 'cdrapi.db'}"
     load(connect(url), sample_rows(30))
-    with (
-        running(Settings(db=url, api_token="t")) as base,
-        httpx.Client(base_url=base, headers=AUTH, timeout=30) as http,
-    ):
+    with app_client(Settings(db=url, api_token="t"), headers=AUTH) as http:
         yield http
-
-
-def assert_envelope(response: httpx.Response, status: int) -> list[str]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    body = response.json()
-    assert list(body) == ["has_error", "messages", "pagination", "results"]
-    assert body["has_error"] is True
-    assert body["pagination"] == [] and body["results"] == []
-    assert body["messages"] and all(isinstance(m, str) and m for m in body["messages"])
-    return list(body["messages"])
 
 
 def nested(depth: int) -> Any:
@@ -58,6 +42,8 @@ def test_body_over_one_mebibyte(client: httpx.Client) -> None:
     big = b"page=1&filters[telephone]=" + b"1" * (1 << 20)
     assert_envelope(client.post("/api/cdr", content=big), 413)
 
+
+def test_body_over_one_mebibyte_without_content_length(client: httpx.Client) -> None:
     def chunks() -> Iterator[bytes]:  # no Content-Length: counted while read
         for _ in range(20):
             yield b"9" * 65536
@@ -70,13 +56,21 @@ def test_body_just_under_the_limit_is_read(client: httpx.Client) -> None:
     assert client.post("/api/cdr", content=body).status_code == 200
 
 
-def test_nesting_deeper_than_16(client: httpx.Client) -> None:
-    ok = client.post("/api/cdr", json={"pad": nested(14)})
-    assert ok.status_code == 200
+def test_json_nested_14_deep_is_read(client: httpx.Client) -> None:
+    assert client.post("/api/cdr", json={"pad": nested(14)}).status_code == 200
+
+
+def test_json_nested_deeper_than_16_is_refused(client: httpx.Client) -> None:
     messages = assert_envelope(client.post("/api/cdr", json={"pad": nested(16)}), 400)
     assert messages == ["Invalid request: nesting deeper than 16 levels"]
+
+
+def test_form_nested_deeper_than_16_is_refused(client: httpx.Client) -> None:
     form = "pad" + "[a]" * 20 + "=1"
     assert_envelope(client.post("/api/cdr", content=form), 400)
+
+
+def test_json_nested_100_000_deep_is_refused(client: httpx.Client) -> None:
     deep_json = '{"pad": ' + "[" * 100_000
     assert_envelope(client.post("/api/cdr", content=deep_json), 400)
 
@@ -86,13 +80,21 @@ def test_deeper_than_php_nesting_limit_is_refused_not_dropped(client: httpx.Clie
     assert_envelope(client.post("/api/cdr", content=form), 400)
 
 
-def test_lists_over_1000_items(client: httpx.Client) -> None:
-    ids = [str(i) for i in range(1001)]
-    messages = assert_envelope(client.post("/api/cdr", json={"filters": {"uniqueid": ids}}), 400)
+IDS = [str(i) for i in range(1001)]
+
+
+def test_json_lists_over_1000_items_are_refused(client: httpx.Client) -> None:
+    messages = assert_envelope(client.post("/api/cdr", json={"filters": {"uniqueid": IDS}}), 400)
     assert messages == ["Invalid request: more than 1000 items in one array"]
+
+
+def test_form_lists_over_1000_items_are_refused(client: httpx.Client) -> None:
     form = "&".join(f"filters[uniqueid][]={i}" for i in range(1001))
     assert_envelope(client.post("/api/cdr", content=form), 400)
-    fine = client.post("/api/cdr", json={"filters": {"uniqueid": ids[:1000]}})
+
+
+def test_a_list_of_1000_items_is_read(client: httpx.Client) -> None:
+    fine = client.post("/api/cdr", json={"filters": {"uniqueid": IDS[:1000]}})
     assert fine.status_code == 200
 
 
@@ -271,12 +273,22 @@ def test_invalid_utf8(client: httpx.Client, body: bytes, content_type: str) -> N
     )
 
 
-def test_sql_looking_text_is_searched_as_text(client: httpx.Client) -> None:
-    for value in ["' OR 1=1 --", '"; DELETE FROM calls; --', "%' OR '%'='", "\\", "_%_"]:
-        for name in ("telephone_like", "telephone", "source", "uniqueid", "external_id"):
-            response = client.post("/api/cdr", json={"filters": {name: value}})
-            assert response.status_code == 200, (name, value)
-            assert response.json()["pagination"]["row_count"] == 0
+SQL_LOOKING = ["' OR 1=1 --", '"; DELETE FROM calls; --', "%' OR '%'='", "\\", "_%_"]
+TEXT_FILTERS = ["telephone_like", "telephone", "source", "uniqueid", "external_id"]
+
+
+@pytest.mark.parametrize("value", SQL_LOOKING)
+@pytest.mark.parametrize("name", TEXT_FILTERS)
+def test_sql_looking_text_is_searched_as_text(client: httpx.Client, name: str, value: str) -> None:
+    response = client.post("/api/cdr", json={"filters": {name: value}})
+    assert response.status_code == 200, (name, value)
+    assert response.json()["pagination"]["row_count"] == 0
+
+
+def test_sql_looking_text_leaves_the_calls_as_they_were(client: httpx.Client) -> None:
+    for value in SQL_LOOKING:
+        for name in TEXT_FILTERS:
+            assert client.post("/api/cdr", json={"filters": {name: value}}).status_code == 200
     assert client.post("/api/cdr", json={}).json()["pagination"]["row_count"] == 30
 
 
@@ -285,6 +297,9 @@ def test_multipart_form_is_read_like_php(client: httpx.Client) -> None:
     response = client.post("/api/cdr", files=files)
     assert response.status_code == 200
     assert [r["uniqueid"] for r in response.json()["results"]] == ["1704067200.3"]
+
+
+def test_broken_multipart_form_is_read_or_refused_with_an_envelope(client: httpx.Client) -> None:
     broken = client.post(
         "/api/cdr",
         content=b"--x\r\nContent-Disposition: form-data\r\n\r\nzz",
@@ -307,18 +322,50 @@ def test_form_body_with_json_content_type_is_invalid_json(client: httpx.Client) 
     assert assert_envelope(response, 400)[0].startswith("Invalid JSON")
 
 
-def test_store_failure_is_a_503_envelope(tmp_path: Path, serve: Serve) -> None:
-    url = f"sqlite:///{tmp_path / 'gone.db'}"
-    engine = connect(url)
-    with serve(Settings(db=url, api_token="t")) as base:
-        with engine.begin() as conn:
-            conn.exec_driver_sql("DROP TABLE calls")
-        response = httpx.post(f"{base}/api/cdr", headers=AUTH, json={})
-        messages = assert_envelope(response, 503)
-        assert messages == ["Service unavailable: the call store cannot be read"]
-        assert response.headers["retry-after"] == "5"
-        assert httpx.get(f"{base}/healthz").status_code == 503
+# --- hostile tokens and api_hash values (a server with an api_key) --------------------
 
+
+@pytest.fixture(scope="module")
+def signing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('signing') / 'cdrapi.db'}"
+    load(connect(url), sample_rows(30))
+    with app_client(Settings(db=url, api_token="t", api_key="k\u00e9y")) as http:
+        yield http
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "request_options"),
+    [
+        pytest.param("GET", "/api/cdr", {"headers": {"Authorization": b"Bearer \xe9\xff\x00"}},
+                     id="token not UTF-8, with NUL"),
+        pytest.param("GET", "/api/cdr", {"headers": {"Authorization": b"Bearer " + b"t" * 60_000}},
+                     id="token of 60,000 bytes"),
+        pytest.param("GET", "/api/cdr", {"headers": {"Authorization": b"\xff\xfe"}},
+                     id="Authorization not UTF-8"),
+        pytest.param("GET", "/api/cdr?api_hash=%C3%A9&page=1", {"headers": AUTH},
+                     id="api_hash not ASCII"),
+        pytest.param("GET", "/api/cdr?api_hash=%FF&page=%FF", {"headers": AUTH},
+                     id="api_hash and page not UTF-8"),
+        pytest.param("GET", "/api/cdr?%FF=1&api_hash=" + "a" * 32, {"headers": AUTH},
+                     id="a name not UTF-8"),
+        pytest.param("POST", "/api/cdr", {"headers": AUTH, "content": b"api_hash=%E9&\xff=1"},
+                     id="form not UTF-8"),
+        pytest.param("POST", "/api/cdr", {"headers": AUTH, "json": {"api_hash": "\u00e9" * 32}},
+                     id="api_hash of 32 non-ASCII characters"),
+        pytest.param("POST", "/api/cdr",
+                     {"headers": AUTH, "json": {"api_hash": ["x"], "\u00e9": 1}},
+                     id="api_hash a list"),
+    ],
+)  # fmt: skip
+def test_hostile_tokens_and_hashes_are_4xx(
+    signing: httpx.Client, method: str, url: str, request_options: dict[str, Any]
+) -> None:
+    response = signing.request(method, url, **request_options)
+    assert 400 <= response.status_code < 500, response.text
+    assert_envelope(response, response.status_code)
+
+
+# --- anything at all ------------------------------------------------------------------
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
