@@ -52,15 +52,19 @@ def _fts_phrase(pieces: list[str], columns: str) -> str | None:
     return f"{{{columns}}} : ({phrases})"
 
 
-def _between(value: tuple[str | None, str | None], columns: _Columns, _: str) -> list[Any]:
-    (column,) = columns
-    start, end = value
+def _ends(expression: ColumnElement[Any], start: str | None, end: str | None) -> list[Any]:
+    """``expression`` within both ends, inclusive; a ``None`` end is open."""
     where = []
     if start is not None:
-        where.append(column >= start)
+        where.append(expression >= start)
     if end is not None:
-        where.append(column <= end)
+        where.append(expression <= end)
     return where
+
+
+def _between(value: tuple[str | None, str | None], columns: _Columns, _: str) -> list[Any]:
+    (column,) = columns
+    return _ends(column, *value)
 
 
 def _time_of_day(value: tuple[str | None, str | None], columns: _Columns, _: str) -> list[Any]:
@@ -69,12 +73,7 @@ def _time_of_day(value: tuple[str | None, str | None], columns: _Columns, _: str
     clock = func.substr(column, 12, 8)  # HH:MM:SS of YYYY-MM-DD HH:MM:SS
     if start is not None and end is not None and start > end:
         return [or_(clock >= start, clock <= end)]
-    where = []
-    if start is not None:
-        where.append(clock >= start)
-    if end is not None:
-        where.append(clock <= end)
-    return where
+    return _ends(clock, start, end)
 
 
 def _any_of(values: tuple[Any, ...], columns: _Columns, _: str) -> list[Any]:
