@@ -132,7 +132,9 @@ def test_read_only_database_is_still_served(tmp_path: Path) -> None:
     root = Path(tempfile.mkdtemp(prefix="cdrapi-ro-"))
     try:
         path = root / "cdrapi.db"
-        load(connect(f"sqlite:///{path}"), sample_rows(30))
+        engine = connect(f"sqlite:///{path}")
+        load(engine, sample_rows(30))
+        engine.dispose()  # closed now: its last close folds the WAL into the file
         as_user: list[str] = []
         if os.geteuid() == 0:
             as_user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
