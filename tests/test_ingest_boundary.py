@@ -21,11 +21,9 @@ from cdrapi.store.schema import metadata
 
 INGEST = Path(__file__).parents[1] / "src" / "cdrapi" / "ingest"
 
-#: The one store module ingestion may import, and what of it: the writer a run is given
-#: (and, until the table sources carry a writer, the checkpoint read; the recovery
-#: statements' text, for the tests that plan them).
+#: The one store module ingestion may import, and what of it: the writer a run is given.
 STORE_ENTRY = "cdrapi.store.writer"
-STORE_NAMES = {"Writer", "read_checkpoint", "recovery_sql"}
+STORE_NAMES = {"Writer"}
 #: What of SQLAlchemy builds statements that write, or SQL from text: nothing ingestion
 #: needs for reading the PBX's tables.
 WRITING = {"insert", "update", "delete", "text", "bindparam", "literal_column", "exists",

@@ -16,10 +16,15 @@ import pytest
 from sqlalchemy import Engine, event, text
 
 from cdrapi.ingest import ingest_csv
-from cdrapi.ingest.batch import RECOVERY_SQL
+from cdrapi.ingest.recovery import ELSEWHERE
+from cdrapi.store.bulk import ensure_indexes
+from cdrapi.store.calls import insert_calls
 from cdrapi.store.engine import connect
-from cdrapi.store.writer import ensure_indexes, insert_calls
+from cdrapi.store.recovery import recovery_sql
 from tests.ingest.conftest import append, rows
+
+#: The recovery statements an import runs, by dialect and name.
+RECOVERY_SQL = recovery_sql(ELSEWHERE)
 
 # indexes that do not fit a recovery UPDATE (they narrow it to a share of the table)
 UNFIT = ("ix_calls_direction", "ix_calls_call_status", "ix_calls_time")

@@ -22,13 +22,9 @@ from cdrapi.ingest.errors import Reject
 from cdrapi.ingest.recovery import ELSEWHERE
 from cdrapi.ingest.rejects import RejectFile
 from cdrapi.ingest.summary import Summary
-from cdrapi.store.writer import Writer, recovery_sql
+from cdrapi.store.writer import Writer
 
-__all__ = ["RECOVERY_SQL", "After", "Batch", "Summary", "commit", "writer_for"]
-
-#: The recovery statements a batch's commit runs, by dialect and name (the store's, with
-#: this run's :data:`~cdrapi.ingest.recovery.ELSEWHERE`).
-RECOVERY_SQL: dict[str, dict[str, str]] = recovery_sql(ELSEWHERE)
+__all__ = ["After", "Batch", "Summary", "commit", "writer_for"]
 
 
 @dataclass
@@ -64,23 +60,19 @@ def writer_for(engine: Engine) -> Writer:
     return Writer(engine, ELSEWHERE)
 
 
-def commit(
-    store: Writer | Engine, batch: Batch, rejects: RejectFile, after: After | None = None
-) -> int:
+def commit(store: Writer, batch: Batch, rejects: RejectFile, after: After | None = None) -> int:
     """Write ``batch``'s rejects, then its rows, recoveries and checkpoint in one
     transaction (``after(conn, first_id, batch)`` runs in it too); return the new rows.
 
     In the transaction, in this order: earlier rows recovered, missed calls stored by
     earlier runs called back, earlier rows not missed (all by the batch's lists), then,
     with ``look_in_store``, the legs stored by earlier runs of calls a new row answered
-    and the new unanswered legs of calls answered before (:data:`RECOVERY_SQL`):
-    NULL wins over 1, whichever came first. (``store`` may still be an engine, for the
-    table sources' poll loop, which does not carry a writer yet.)
+    and the new unanswered legs of calls answered before (the statements of
+    :mod:`cdrapi.store.recovery`): NULL wins over 1, whichever came first.
     """
     rejects.write(batch.rejects)
-    writer = store if isinstance(store, Writer) else writer_for(store)
     then = None if after is None else (lambda conn, first_id: after(conn, first_id, batch))
-    return writer.write_batch(
+    return store.write_batch(
         ROW_COLUMNS,
         batch.rows,
         checkpoint=batch.checkpoint,

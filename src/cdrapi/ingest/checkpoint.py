@@ -1,7 +1,7 @@
 """Where a file source stopped: its identity and the offset after its last stored line.
 
 A :class:`Position` is saved as JSON in the store's ``checkpoints`` table, in the same
-transaction as the rows read up to it (:func:`cdrapi.store.writer.write_batch`), so after
+transaction as the rows read up to it (:meth:`cdrapi.store.writer.Writer.write_batch`), so after
 a crash the next run starts exactly after the last committed line. The file is known by
 device and inode and by its first bytes (``head``): a file with another inode, or whose
 first bytes or the bytes just before the offset (``tail``) changed, or that got shorter
@@ -21,9 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
-
-from cdrapi.store.writer import read_checkpoint
+from cdrapi.store.writer import Writer
 
 __all__ = ["HEAD_BYTES", "Position", "load_position", "source_name"]
 
@@ -66,9 +64,9 @@ def source_name(kind: str, path: str | Path) -> str:
     return f"{kind}:{os.path.abspath(path)}"[:255]
 
 
-def load_position(engine: Engine, source: str) -> Position | None:
-    """The saved position of ``source``, or ``None`` (never read, or unreadable)."""
-    text = read_checkpoint(engine, source)
+def load_position(store: Writer, source: str) -> Position | None:
+    """The position ``store`` saved for ``source``, or ``None`` (never read, or unreadable)."""
+    text = store.load_checkpoint(source)
     if text is None:
         return None
     try:

@@ -138,7 +138,7 @@ def run_files(
     for source in sources:
         if not follow and not source.path.is_file():
             raise SourceError(f"cannot read {source.path}: no such file")
-        position = None if from_start else load_position(writer.engine, source.name)
+        position = None if from_start else load_position(writer, source.name)
         streams.append(file_batches(source, position, follow))
 
     def store(batch: Batch) -> None:
@@ -159,7 +159,7 @@ def run_files(
             if batch is not None:
                 store(batch)
         for source in sources:  # a last line still being written waits for the next run
-            summary.left += unread_lines(load_position(writer.engine, source.name), source.path)
+            summary.left += unread_lines(load_position(writer, source.name), source.path)
         summary.seconds = time.perf_counter() - started
         return summary
     try:

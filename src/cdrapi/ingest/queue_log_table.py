@@ -149,7 +149,7 @@ def ingest_queue_log_table(
         queue = _QueueTable(source, table_name, url, zone)  # before the store is touched
         store = options.prepare(engine)
         return poll_table(
-            engine, source, queue, rejects=rejects, summary=summary,
+            store, source, queue, rejects=rejects, summary=summary,
             after=QueueFields(store, options.directory or Directory(), summary),
             from_start=options.from_start, follow=follow, lookback=lookback,
             interval=interval, stop=options.stop, progress=options.progress,

@@ -21,12 +21,12 @@ from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
-from cdrapi.ingest.batch import Batch, commit
+from cdrapi.ingest.batch import After, Batch, commit
 from cdrapi.ingest.errors import SourceError
 from cdrapi.ingest.rejects import RejectFile
 from cdrapi.ingest.summary import Summary
 from cdrapi.ingest.watermark import AGAIN, COPY, Clock, Window, dumps_position, loads_position
-from cdrapi.store.writer import read_checkpoint
+from cdrapi.store.writer import Writer
 
 __all__ = ["BATCH", "TableRows", "connect_source", "poll_table", "reason", "safe_url", "source_url"]
 
@@ -99,13 +99,13 @@ class TableRows(Protocol):
 
 
 def poll_table(
-    engine: Engine,
+    store: Writer,
     source: Engine,
     rows: TableRows,
     *,
     rejects: RejectFile,
     summary: Summary,
-    after: Callable[[Connection, int, Batch], None] | None,
+    after: After | None,
     from_start: bool,
     follow: bool,
     lookback: dt.timedelta,
@@ -113,16 +113,17 @@ def poll_table(
     stop: threading.Event | None,
     progress: Callable[[Summary], None] | None,
 ) -> Summary:
-    """Read ``rows`` into the store from where the last run stopped; with ``follow``,
-    poll every ``interval`` seconds until ``stop`` is set."""
+    """Read ``rows`` of the PBX's database ``source`` into ``store`` (the run's writer)
+    from where the last run stopped; with ``follow``, poll every ``interval`` seconds
+    until ``stop`` is set."""
     clock, window = rows.clock, Window()
-    saved = None if from_start else read_checkpoint(engine, rows.name)
+    saved = None if from_start else store.load_checkpoint(rows.name)
     watermark = loads_position(clock, saved, window)
     if watermark is not None and rows.keys_in_store:  # what earlier runs read and stored
         bound = clock.bound(watermark, lookback)
         since = clock.store_since(bound)
         if since is not None:
-            with engine.connect() as conn:
+            with store.engine.connect() as conn:
                 for key in rows.known(conn, since):
                     if key not in window.rows:
                         window.know(key, bound)
@@ -136,7 +137,7 @@ def poll_table(
         for batch, watermark, copies in batches:  # the watermark after each batch
             rows.finish(batch)
             batch.checkpoint = (rows.name, dumps_position(clock, watermark, window))
-            stored = commit(engine, batch, rejects, after)
+            stored = commit(store, batch, rejects, after)
             summary.add(batch.lines, stored, len(batch.rows), len(batch.rejects))
             summary.note(batch.directions, batch.warnings)
             summary.duplicates += copies

@@ -148,7 +148,7 @@ def ingest_db(
         pbx.store = options.prepare(engine)
         pbx.deriver, pbx.recovery = options.deriver(), options.recovery()
         return poll_table(
-            engine, source, pbx, rejects=rejects, summary=Summary(),
+            pbx.store, source, pbx, rejects=rejects, summary=Summary(),
             after=queue_fields_for_new_calls(pbx.store), from_start=options.from_start,
             follow=follow, lookback=lookback, interval=interval, stop=options.stop,
             progress=options.progress,
