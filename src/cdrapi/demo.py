@@ -30,8 +30,10 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
+from cdrapi.store.bulk import bulk_load
+from cdrapi.store.calls import CALL_COLUMNS, insert_call_rows
+from cdrapi.store.directory import replace_directory
 from cdrapi.store.schema import calls as calls_table
-from cdrapi.store.writer import CALL_COLUMNS, bulk_load, insert_call_rows, replace_directory
 
 __all__ = ["DemoSummary", "generate"]
 

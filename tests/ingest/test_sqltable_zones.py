@@ -21,7 +21,8 @@ from sqlalchemy import Engine, create_engine, text
 from cdrapi.ingest import Options, ingest_db
 from cdrapi.ingest.sqltable import source_url
 from cdrapi.settings import Settings
-from cdrapi.store.writer import read_checkpoint, save_checkpoint, writing
+from cdrapi.store.checkpoints import read_checkpoint, save_checkpoint
+from cdrapi.store.transaction import writing
 from tests.conftest import PostgresServer
 from tests.ingest.conftest import MariaDB, rows, wait_for
 from tests.ingest.test_sqltable import FREEPBX, PGSQL, _insert, _row

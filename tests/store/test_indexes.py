@@ -30,9 +30,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event
 
+from cdrapi.store.bulk import bulk_load, ensure_indexes
+from cdrapi.store.calls import write_batch
 from cdrapi.store.engine import connect
 from cdrapi.store.schema import SECONDARY_INDEXES, suspend_search_index
-from cdrapi.store.writer import bulk_load, ensure_indexes, write_batch
 from tests.conftest import PostgresServer
 
 ROOT = Path(__file__).parents[2]

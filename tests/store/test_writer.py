@@ -13,19 +13,13 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event, func, select, text
 
+from cdrapi.store.bulk import bulk_load, ensure_indexes
+from cdrapi.store.calls import CALL_COLUMNS, insert_call_rows, insert_calls, write_batch
+from cdrapi.store.checkpoints import read_checkpoint
+from cdrapi.store.directory import replace_directory
 from cdrapi.store.diskfull import DiskFull
 from cdrapi.store.engine import StoreError, connect, read_version
 from cdrapi.store.schema import SECONDARY_INDEXES, calls, projects, users
-from cdrapi.store.writer import (
-    CALL_COLUMNS,
-    bulk_load,
-    ensure_indexes,
-    insert_call_rows,
-    insert_calls,
-    read_checkpoint,
-    replace_directory,
-    write_batch,
-)
 from tests.conftest import PostgresServer
 
 

@@ -20,8 +20,8 @@ A batch (:meth:`Writer.write_batch`) is one transaction, in this order: its rows
 recovery updates of calls stored earlier, the run's own hook (queue fields), then the
 checkpoint; so a crash at any point loses and doubles nothing.
 
-The module-level functions are the ones under the writer, for producers that are not an
-ingestion run (the demo generator) and for tests.
+Producers that are not an ingestion run (the demo generator) and tests use the modules
+under it directly.
 """
 
 from __future__ import annotations
@@ -34,30 +34,15 @@ from sqlalchemy import Connection, Engine, Row
 
 from cdrapi.store import calls, queue_calls
 from cdrapi.store.bulk import bulk_load, ensure_indexes
-from cdrapi.store.calls import CALL_COLUMNS, insert_call_rows, insert_calls, write_batch
-from cdrapi.store.checkpoints import read_checkpoint, save_checkpoint
+from cdrapi.store.calls import insert_calls, write_batch
+from cdrapi.store.checkpoints import read_checkpoint
 from cdrapi.store.directory import read_directory, replace_directory
-from cdrapi.store.queue_calls import upsert
 from cdrapi.store.recovery import recovery_sql, run_recovery
-from cdrapi.store.transaction import WRITE_LOCK_KEY, writing
+from cdrapi.store.transaction import writing
 
-__all__ = [
-    "CALL_COLUMNS",
-    "WRITE_LOCK_KEY",
-    "Writer",
-    "bulk_load",
-    "ensure_indexes",
-    "insert_call_rows",
-    "insert_calls",
-    "read_checkpoint",
-    "read_directory",
-    "recovery_sql",
-    "replace_directory",
-    "save_checkpoint",
-    "upsert",
-    "write_batch",
-    "writing",
-]
+# insert_calls: still imported from here by tests/store/test_calls.py and
+# tests/store/test_queue_calls.py (to move to cdrapi.store.calls, then drop it here).
+__all__ = ["Writer", "insert_calls"]
 
 #: A hook run in a batch's transaction: (the transaction, the lowest id of its new rows).
 Hook = Callable[[Connection, int], None]
@@ -78,11 +63,12 @@ class Writer:
     # -- the start of a run --------------------------------------------------------------
 
     def ensure_indexes(self) -> None:
-        """Build what a crashed bulk load left missing (see :func:`ensure_indexes`)."""
+        """Build what a crashed bulk load left missing (see
+        :func:`~cdrapi.store.bulk.ensure_indexes`)."""
         ensure_indexes(self.engine)
 
     def bulk_load(self) -> AbstractContextManager[bool]:
-        """Fast loading while ``calls`` is empty (see :func:`bulk_load`)."""
+        """Fast loading while ``calls`` is empty (see :func:`~cdrapi.store.bulk.bulk_load`)."""
         return bulk_load(self.engine)
 
     def read_directory(self) -> dict[str, list[dict[str, Any]]]:
