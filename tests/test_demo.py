@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import sqlite3
+import threading
 from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
@@ -98,6 +99,26 @@ def test_stopping_early_stops_the_producer() -> None:
     first = [next(records) for _ in range(10)]
     records.close()  # must neither hang nor leave the producer running
     assert first == list(islice(_records(1, 300_000, dates), 10))
+
+
+def test_an_error_in_the_producer_is_raised_not_waited_for() -> None:
+    """An error making the records in the producer process is raised here, as it is
+    without one (the reader used to wait forever for records that never came)."""
+    with pytest.raises(IndexError):
+        list(_stream(1, 10, [], False))  # no dates: nothing to make records over
+    outcome: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            list(_stream(1, 10, [], True))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(30)
+    assert not reader.is_alive(), "still waiting for the producer's records"
+    assert [type(error) for error in outcome] == [IndexError]
 
 
 def test_append_keeps_ids_growing_and_indexes_in_step(tmp_path: Path) -> None:

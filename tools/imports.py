@@ -19,16 +19,18 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "cdrapi"
 
 #: What each layer may import (besides itself). The package's ``__init__`` re-exports the
-#: public API of every layer but the CLI.
+#: public API of every layer but the CLI; ``producer`` (a forked producer process, for
+#: ingestion's big files and big demo runs) imports no other layer.
 ALLOWED: dict[str, set[str]] = {
     "protocol": set(),
     "settings": set(),
+    "producer": set(),
     "store": {"protocol"},
     "server": {"protocol", "store", "settings"},
-    "ingest": {"store", "settings"},
+    "ingest": {"store", "settings", "producer"},
     "client": {"protocol"},
-    "demo": {"store"},
-    "cli": {"protocol", "store", "server", "ingest", "client", "demo", "settings"},
+    "demo": {"store", "producer"},
+    "cli": {"protocol", "store", "server", "ingest", "client", "demo", "settings", "producer"},
     "__init__": {"protocol", "client"},
 }
 

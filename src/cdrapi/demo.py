@@ -17,8 +17,6 @@ and for big runs a producer process makes the records while this one inserts the
 from __future__ import annotations
 
 import datetime as dt
-import multiprocessing
-import os
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -30,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
+from cdrapi.producer import can_fork, produced
 from cdrapi.store.bulk import bulk_load
 from cdrapi.store.calls import CALL_COLUMNS, insert_call_rows
 from cdrapi.store.directory import replace_directory
@@ -239,6 +238,7 @@ _TIME, _RECOVERED = itemgetter(COLUMNS.index("time")), COLUMNS.index("is_recover
 # while this one inserts them.
 PROCESS_THRESHOLD = 150_000
 BATCH = 25_000  # records per transaction: fewer commits and WAL checkpoints than the default
+CHUNK = 2000  # records a producer process sends at a time
 
 
 def _records(seed: int, calls: int, dates: list[dt.date]) -> Iterator[Row]:
@@ -467,7 +467,7 @@ def generate(
     with engine.connect() as conn:
         before = conn.execute(top).scalar()
     with bulk_load(engine):
-        producer = calls >= PROCESS_THRESHOLD and os.name == "posix" and (os.cpu_count() or 1) > 1
+        producer = calls >= PROCESS_THRESHOLD and can_fork()
         records = _stream(seed, calls, dates, producer)
         written = insert_call_rows(engine, COLUMNS, records, batch_size=BATCH)
     with engine.connect() as conn:
@@ -480,40 +480,23 @@ def generate(
     return DemoSummary(written, dates[0], last, first, last_id, **counts)
 
 
-def _produce(
-    batches: multiprocessing.Queue[list[Row] | None], seed: int, calls: int, dates: list[dt.date]
-) -> None:
-    """Producer process: put :func:`_records` output on ``batches``, then ``None``."""
+def _batches(seed: int, calls: int, dates: list[dt.date]) -> Iterator[list[Row]]:
+    """The records of :func:`_records`, :data:`CHUNK` at a time."""
     records = _records(seed, calls, dates)
-    while batch := list(islice(records, 2000)):
-        batches.put(batch)
-    batches.put(None)
+    while batch := list(islice(records, CHUNK)):
+        yield batch
 
 
 def _stream(seed: int, calls: int, dates: list[dt.date], producer: bool) -> Iterator[Row]:
     """The records of :func:`_records`, made here or by a producer process.
 
     Making records and inserting them each keep a core busy, so for big runs a second
-    process makes them while this one inserts; the records are the same either way.
+    process makes them (:func:`cdrapi.producer.produced`: it needs nothing but this
+    module's pure functions) while this one inserts; the records are the same either way.
     """
     if not producer:
         yield from _records(seed, calls, dates)
         return
-    # fork: the child needs nothing but this module's pure functions, and unlike spawn it
-    # does not re-run the caller's main script (which may have no __main__ guard).
-    context = multiprocessing.get_context("fork")
-    batches: multiprocessing.Queue[list[Row] | None] = context.Queue(maxsize=16)
-    child = context.Process(target=_produce, args=(batches, seed, calls, dates), daemon=True)
-    child.start()
-    finished = False
-    try:
-        while (batch := batches.get()) is not None:
-            yield from batch
-        finished = True
-    finally:
-        if not finished:
-            child.kill()  # stopped early: nobody will read the rest
-        child.join()
-        batches.close()
-    if child.exitcode:
-        raise RuntimeError(f"demo producer process failed (exit code {child.exitcode})")
+    made = produced(lambda: _batches(seed, calls, dates), what="demo producer process", ahead=16)
+    for batch in made:
+        yield from batch

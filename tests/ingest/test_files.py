@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 
 from cdrapi.ingest import Options, ingest_csv
@@ -104,9 +105,29 @@ def test_the_parsing_process_dies_with_the_writer(tmp_path: Path) -> None:
     assert time.monotonic() - started < 5
 
 
-def test_rejects_to_a_device_or_a_full_disk(store: Engine, tmp_path: Path) -> None:
-    import pytest
+def test_an_error_in_the_parsing_process_comes_after_the_batches_before_it(
+    store: Engine, tmp_path: Path
+) -> None:
+    """A big import is parsed in a producer process; an error there (the second file
+    has no header row to rename) is raised here as without one, after the first file's
+    calls are stored, and leaves no process behind."""
+    from cdrapi.ingest import LayoutError
 
+    before = set(_children(os.getpid()))
+    named = tmp_path / "named.csv"
+    named.write_text("Ora,De la,Catre,Stare,Durata,Taxabil\n"
+                     "2024-05-01 12:00:00,0721000001,101,ANSWERED,30,25\n")  # fmt: skip
+    bare = tmp_path / "Master.csv"
+    with open(bare, "w") as out:  # past two chunks in all: parsed by a producer
+        out.write("".join(cdr_line(n) for n in range(3 * CHUNK // len(cdr_line(10**6)))))
+    renames = "Ora=start,De la=src,Catre=dst,Stare=disposition,Durata=duration,Taxabil=billsec"
+    with pytest.raises(LayoutError, match="the file has no header row"):
+        ingest_csv(store, [named, bare], Options(rejects=None), columns=renames)
+    assert rows(store, "source") == [("0721000001",)]
+    assert set(_children(os.getpid())) <= before  # the producer is reaped
+
+
+def test_rejects_to_a_device_or_a_full_disk(store: Engine, tmp_path: Path) -> None:
     from cdrapi.ingest import SourceError
 
     master = tmp_path / "Master.csv"

@@ -5,30 +5,23 @@ A :class:`LineParser`-like object turns a chunk of complete lines into a
 position and yields batches carrying the position after them; :func:`run_files` commits
 them (each batch with its checkpoint, in one transaction).
 
-With ``producer``, a big import (not followed) is parsed in a producer process while
-this one writes. The rows cross the pipe as :mod:`marshal` data: about 2 us a row in all
-against about 7 us to parse and derive it (pickle: about 4 us). On two cores that took
-bench/ingest_speed.py from about 16.3 s to about 10.8 s until every line is stored;
-letting the producer parse up to two batches ahead of the writer (so that neither waits
-for the other's slower batches) took another 0.8 s off. Followed files are parsed here:
-their batches are small and latency matters more.
+With ``producer``, a big import (not followed) is parsed in a producer process
+(:mod:`cdrapi.producer`) while this one writes. The rows cross the pipe as
+:mod:`marshal` data: about 2 us a row in all against about 7 us to parse and derive it
+(pickle: about 4 us). On two cores that took bench/ingest_speed.py from about 16.3 s
+to about 10.8 s until every line is stored; letting the producer parse up to two
+batches ahead of the writer (so that neither waits for the other's slower batches) took
+another 0.8 s off. Followed files are parsed here: their batches are small and latency
+matters more.
 """
 
 from __future__ import annotations
 
-import gc
 import marshal
-import multiprocessing
-import os
-import queue
-import signal
-import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import Protocol
 
@@ -39,6 +32,7 @@ from cdrapi.ingest.follow import FileTail, unread_lines
 from cdrapi.ingest.logfile import first_line
 from cdrapi.ingest.rejects import RejectFile
 from cdrapi.ingest.summary import Summary
+from cdrapi.producer import can_fork, produced
 from cdrapi.store.writer import Writer
 
 __all__ = ["ChunkParser", "FileSource", "file_batches", "run_files"]
@@ -151,7 +145,7 @@ def run_files(
 
     if not follow:
         size = sum(source.path.stat().st_size for source in sources)
-        if producer and size > 2 * CHUNK and _can_fork():
+        if producer and size > 2 * CHUNK and can_fork():
             batches: Iterator[Batch | None] = _produced(streams)
         else:
             batches = (batch for stream in streams for batch in stream)
@@ -184,107 +178,38 @@ def run_files(
     return summary
 
 
-def _can_fork() -> bool:
-    return (os.cpu_count() or 1) > 1 and "fork" in multiprocessing.get_all_start_methods()
+def _produced(streams: Sequence[Iterator[Batch | None]]) -> Iterator[Batch]:
+    """The batches of ``streams`` (not followed), parsed by a producer process
+    (:func:`cdrapi.producer.produced`).
 
-
-def _die_with_parent(parent: int) -> None:
-    """End this process when ``parent`` dies (Linux: a parent-death signal; elsewhere
-    the sending thread's broken pipe does it)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent:  # died before the signal was set
-        os._exit(1)
-
-
-def _produce(
-    streams: Sequence[Iterator[Batch | None]], pipe: Pipe, receive: Pipe, parent: int
-) -> None:
-    """Producer process: send each batch of ``streams`` in turn, then the end (below).
-
-    It dies with the writer: it closes its copy of the pipe's reading end (so a writer
-    gone breaks the pipe) and asks for a signal when its parent dies (else, blocked
-    with full queues, it would live on after a ``kill -9`` of the writer, holding the
-    writer's stdout open).
-
-    Batches go through a queue to a sending thread, so parsing goes on while the writer
-    is busy with a batch (up to :data:`AHEAD` batches ahead). The process runs without
-    the cyclic garbage collector: parsing makes no reference cycles, and the collector's
-    passes over the growing recovery state cost 0.6 us a line at a million lines.
+    An error in the producer is raised here after the batches before it, as it would be
+    without a producer. The generators of ``streams`` have not started: the child runs
+    them (and never uses the store's engine). Parsing makes no reference cycles, so the
+    child runs without the cyclic garbage collector (its passes over the growing
+    recovery state cost 0.6 us a line at a million lines).
     """
-    receive.close()
-    _die_with_parent(parent)
-    gc.disable()
-    sys.setswitchinterval(0.0005)  # the sending thread waits less for its turn
-    outbox: queue.Queue[tuple[bytes, Batch | BaseException | None]] = queue.Queue(AHEAD)
-    sender = threading.Thread(target=_send, args=(outbox, pipe))
-    sender.start()
-    error: BaseException | None = None
-    try:
+
+    def batches() -> Iterator[Batch]:
         for stream in streams:
             for batch in stream:
                 if batch is not None:
-                    outbox.put((marshal.dumps(batch.rows), replace(batch, rows=[])))
-    except Exception as exc:  # handed to the writer, which raises it after the batches
-        error = exc
-    outbox.put((b"", error))
-    sender.join()
+                    yield batch
 
-
-def _send(outbox: queue.Queue[tuple[bytes, Batch | BaseException | None]], pipe: Pipe) -> None:
-    """The producer's sending thread: each batch's rows, then the rest of it; then
-    ``b""`` and the error (or None). Ends the process if it cannot (the writer sees the
-    pipe close early and reports the producer failed)."""
-    try:
-        while True:
-            data, rest = outbox.get()
-            pipe.send_bytes(data)
-            pipe.send(rest)
-            if not data:
-                pipe.close()
-                return
-    except BaseException as exc:
-        if not isinstance(exc, OSError):  # not just the writer gone: say what happened
-            traceback.print_exc()
-        os._exit(1)  # the parsing thread would wait for this one forever
-
-
-def _produced(streams: Sequence[Iterator[Batch | None]]) -> Iterator[Batch]:
-    """The batches of ``streams`` (not followed), parsed by a producer process.
-
-    An error in the producer is raised here after the batches before it, as it would be
-    without a producer.
-    """
-    # fork: the generators of ``streams`` have not started; the child runs them (and
-    # never uses the store's engine) and exits without running this process's cleanup.
-    context = multiprocessing.get_context("fork")
-    receive, send = context.Pipe(duplex=False)
-    child = context.Process(
-        target=_produce, args=(streams, send, receive, os.getpid()), daemon=True
+    return produced(
+        batches,
+        what="the parsing process",
+        ahead=AHEAD,
+        encode=_encode,
+        decode=_decode,
+        collect_cycles=False,
     )
-    child.start()
-    send.close()
-    finished = False
-    try:
-        try:
-            while data := receive.recv_bytes():
-                batch: Batch = receive.recv()
-                batch.rows = marshal.loads(data)
-                yield batch
-            error = receive.recv()
-        except EOFError:  # the producer died without saying why
-            child.join()
-            error = RuntimeError(f"the parsing process failed (exit code {child.exitcode})")
-        finished = True
-        if error is not None:
-            raise error
-    finally:
-        if not finished:
-            child.kill()  # stopped early: nobody will read the rest
-        child.join()
-        receive.close()
+
+
+def _encode(batch: Batch) -> tuple[bytes, Batch]:
+    """A batch as it crosses the pipe: its rows as marshal data, the rest pickled."""
+    return marshal.dumps(batch.rows), replace(batch, rows=[])
+
+
+def _decode(rows: bytes, batch: Batch) -> Batch:
+    batch.rows = marshal.loads(rows)
+    return batch
