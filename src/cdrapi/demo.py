@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import count, islice
 from operator import itemgetter
@@ -241,52 +241,314 @@ BATCH = 25_000  # records per transaction: fewer commits and WAL checkpoints tha
 CHUNK = 2000  # records a producer process sends at a time
 
 
-def _records(seed: int, calls: int, dates: list[dt.date]) -> Iterator[Row]:
-    """Yield ``calls`` records over ``dates`` in time order, as tuples of ``COLUMNS``."""
-    rnd = Random(seed)
-    rand, bits = rnd.random, rnd.getrandbits
-    per_day, pool = _allocate(rnd, calls, dates), max(50, calls // 6)
-    numbers, clids, crm = _customers(rnd, pool)
-    trunk_of = _table((5, 3, 2), [t[2] for t in TRUNKS], 4)
-    carrier = [trunk_of[bits(4)] for _ in range(pool)]
-    hms = [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86400)]
-    compact = [h.replace(":", "") for h in hms]
-    span = [*dates, *(dates[-1] + dt.timedelta(days=i) for i in (1, 2))]
-    prefix = [f"{d.isoformat()} " for d in span]
-    slash = [d.strftime("%Y/%m/%d") for d in span]
-    ymd = [d.strftime("%Y%m%d") for d in span]
-    epoch = [(d - dt.date(1970, 1, 1)).days * 86400 - _utc_offset(d) * 3600 for d in span]
+Agent = tuple[Any, ...]  # id, ext, name, channel, project, details, clid out, clid internal, dial
+Route = tuple[Any, ...]  # id, did, name, project, queue members, IVR menu, recording prefix,
+#                          queue name, queue app data
+Missed = tuple[int, str, int]  # (row index in its day, number, start) of a missed call
+#: Appends one record to its day and returns its uniqueid (see :func:`_recorder`).
+Emit = Callable[..., str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Tables:
+    """What a run draws from and formats with, made once by :func:`_tables`."""
+
+    per_day: list[int]  # records of each day
+    pool: int  # customers
+    numbers: list[str]  # by customer: number, caller id, CRM id, trunk
+    clids: list[str]
+    crm: list[str | None]
+    carrier: list[str]
+    trunk_of: list[str]  # trunks, drawn with getrandbits(4)
+    hms: list[str]  # by second of the day: "HH:MM:SS", "HHMMSS"
+    compact: list[str]
+    prefix: list[str]  # by day index (the dates and two more): "YYYY-MM-DD ", ...
+    slash: list[str]
+    ymd: list[str]
+    epoch: list[int]  # the day's local midnight in UTC seconds
+    agents: list[Agent]
+    reception: Route
+    qroutes: list[Route]  # inbound routes through a queue, drawn with getrandbits(6)
+    callers: list[Agent]  # agents who call out, drawn with getrandbits(8)
+    kinds_of: list[int]  # event kinds, drawn with getrandbits(10)
+    in_status: list[int]  # status indexes by kind of call, drawn with getrandbits(10)
+    direct_status: list[int]
+    out_status: list[int]
+    int_status: list[int]
+    workday_hours: list[int]  # start of the hour (seconds), drawn with getrandbits(12)
+    offday_hours: list[int]
+    talk: list[int]  # durations (seconds), drawn with getrandbits(12, 10, 10, 8, 8)
+    waits: list[int]
+    abandons: list[int]
+    rings: list[int]
+    ivrs: list[int]
+    costs: list[str]  # by billed minute
+
+
+def _agents() -> list[Agent]:
+    """The directory's users as the records need them."""
     projects = {p[0]: p for p in PROJECTS}
-    agents = []  # id, ext, name, channel, project, details, clid out, clid internal, dial
+    agents = []
     for user in _directory()["users"]:
         name, ext, chan = user["fullname"], user["extension"], user["channel_pattern"]
         proj = projects[user["project_id"]]
         clids_of = f'"{name}" <{proj[2]}>', f'"{name}" <{ext}>'
         agents.append((user["id"], ext, name, chan, proj, f"{name} ({ext})", *clids_of,
                        f"{chan},30,tr"))  # fmt: skip
+    return agents
+
+
+def _routes(agents: list[Agent]) -> list[Route]:
+    """The inbound routes as the records need them (their queue's members...)."""
+    projects = {p[0]: p for p in PROJECTS}
     queues = {q[0]: (q[1], [agents[u - 1] for u in q[3]], f"{q[1]},t,,,300") for q in QUEUES}
-    routes = []  # id, did, name, project, queue members, IVR menu, recording prefix, queue
+    routes = []
     for r in ROUTES:
         qname, members, qdata = queues.get(r[4] or 0, (None, None, None))
         routes.append((*r[:3], projects[r[3]], members, r[5], f"q-{qname}", qname, qdata))
-    reception, qroutes = routes[6], _table([r[6] for r in ROUTES], routes, 6)
-    callers = _table([(1, 4, 2)[a[4][0] - 1] for a in agents], agents, 8)
-    kinds_of = _table(KIND_WEIGHTS, range(7), 10)
-    in_status = _table((850, 120, 0, 15, 15), range(5), 10)  # by status index
-    direct_status = _table((78, 12, 8, 1, 1), range(5), 10)
-    out_status = _table((58, 26, 9, 5, 2), range(5), 10)
-    int_status = _table((80, 15, 5, 0, 0), range(5), 10)
-    workday_hours = _table(WEEKDAY_HOURS, [h * 3600 for h in range(24)], 12)
-    offday_hours = _table(WEEKEND_HOURS, [h * 3600 for h in range(24)], 12)
+    return routes
+
+
+def _tables(rnd: Random, calls: int, dates: list[dt.date]) -> _Tables:
+    """The run's tables: the first draws of ``rnd`` (records per day, customers, their
+    trunks, durations), then what needs none."""
+    bits = rnd.getrandbits
+    per_day, pool = _allocate(rnd, calls, dates), max(50, calls // 6)
+    numbers, clids, crm = _customers(rnd, pool)
+    trunk_of = _table((5, 3, 2), [t[2] for t in TRUNKS], 4)
+    carrier = [trunk_of[bits(4)] for _ in range(pool)]
+    hms = [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86400)]
+    span = [*dates, *(dates[-1] + dt.timedelta(days=i) for i in (1, 2))]
+    agents = _agents()
+    routes = _routes(agents)
+    hours = [h * 3600 for h in range(24)]
     talk, waits = _skewed(rnd, 12, 8, 170, 3600), _skewed(rnd, 10, 0, 35, 600)
     abandons, rings = _skewed(rnd, 10, 3, 60, 900), _skewed(rnd, 8, 2, 6, 30)
-    ivrs = _skewed(rnd, 8, 5, 12, 90)
-    costs = [f"{m * 0.045:.2f}" for m in range(62)]
+    return _Tables(
+        per_day=per_day,
+        pool=pool,
+        numbers=numbers,
+        clids=clids,
+        crm=crm,
+        carrier=carrier,
+        trunk_of=trunk_of,
+        hms=hms,
+        compact=[h.replace(":", "") for h in hms],
+        prefix=[f"{d.isoformat()} " for d in span],
+        slash=[d.strftime("%Y/%m/%d") for d in span],
+        ymd=[d.strftime("%Y%m%d") for d in span],
+        epoch=[(d - dt.date(1970, 1, 1)).days * 86400 - _utc_offset(d) * 3600 for d in span],
+        agents=agents,
+        reception=routes[6],
+        qroutes=_table([r[6] for r in ROUTES], routes, 6),
+        callers=_table([(1, 4, 2)[a[4][0] - 1] for a in agents], agents, 8),
+        kinds_of=_table(KIND_WEIGHTS, range(7), 10),
+        in_status=_table((850, 120, 0, 15, 15), range(5), 10),
+        direct_status=_table((78, 12, 8, 1, 1), range(5), 10),
+        out_status=_table((58, 26, 9, 5, 2), range(5), 10),
+        int_status=_table((80, 15, 5, 0, 0), range(5), 10),
+        workday_hours=_table(WEEKDAY_HOURS, hours, 12),
+        offday_hours=_table(WEEKEND_HOURS, hours, 12),
+        talk=talk,
+        waits=waits,
+        abandons=abandons,
+        rings=rings,
+        ivrs=_skewed(rnd, 8, 5, 12, 90),  # the last draw of the tables
+        costs=[f"{m * 0.045:.2f}" for m in range(62)],
+    )
+
+
+def _records(seed: int, calls: int, dates: list[dt.date]) -> Iterator[Row]:
+    """Yield ``calls`` records over ``dates`` in time order, as tuples of ``COLUMNS``.
+
+    The steps: the run's tables (:func:`_tables`), then day by day the day's events
+    (:func:`_day`, each making its legs' records with the day's :func:`_recorder`);
+    a day's records are handed out once the next day is made (:func:`_complete`):
+    whether its missed calls were recovered depends on the next 24 hours, and its legs
+    that started after midnight belong to the next day.
+    """
+    rnd = Random(seed)
+    tables = _tables(rnd, calls, dates)
     seqs, chans = count(101), count(17)
     pending: deque[int] = deque()  # customers who will call back or be called back
-    out: list[Row] = []
-    answered: dict[str, list[int]] = {}
-    d = ep = base = 0
+    previous: tuple[list[Row], list[Missed], dict[str, list[int]]] | None = None
+    for d in range(len(dates) + 1):
+        out: list[Row] = []  # this day's records, in the order they were made
+        answered: dict[str, list[int]] = {}  # number -> start times of its answered calls
+        missed: list[Missed] = []
+        if d < len(dates):
+            emit = _recorder(tables, rnd, d, out, answered, seqs, chans)
+            missed = _day(tables, rnd, d, dates[d], emit, out, pending)
+        if previous is not None:  # the previous day is complete now that this one exists
+            rows, lost, done = previous
+            later = _complete(rows, lost, done, answered, tables.prefix[d])
+            out.extend(later)  # legs that started after midnight
+            yield from rows
+        previous = (out, missed, answered)
+    yield from out
+
+
+def _complete(
+    rows: list[Row],
+    lost: list[Missed],
+    done: dict[str, list[int]],
+    answered: dict[str, list[int]],
+    midnight: str,
+) -> list[Row]:
+    """Complete a day's ``rows`` now that the next day is made: mark its ``lost`` calls
+    recovered (answered within the next 24 hours: ``done`` that day, ``answered`` the
+    next), sort them by time, and cut off and return those from ``midnight`` on."""
+    for i, number, at in lost:
+        later = (*done.get(number, ()), *answered.get(number, ()))
+        recovered = int(any(at < when <= at + 86400 for when in later))
+        rows[i] = (*rows[i][:_RECOVERED], recovered, *rows[i][_RECOVERED + 1 :])
+    rows.sort(key=_TIME)
+    cut = bisect_left(rows, midnight, key=_TIME)
+    after = rows[cut:]
+    del rows[cut:]
+    return after
+
+
+def _day(
+    tables: _Tables,
+    rnd: Random,
+    d: int,
+    day: dt.date,
+    emit: Emit,
+    out: list[Row],
+    pending: deque[int],
+) -> list[Missed]:
+    """Make the events of day ``d`` (``day``) in time order, their records appended to
+    ``out`` by ``emit``; return its missed calls with customers."""
+    rand, bits = rnd.random, rnd.getrandbits
+    base, pool = d * 86400, tables.pool
+    workday = day.weekday() < 5 and (day.month, day.day) not in HOLIDAYS
+    hours = tables.workday_hours if workday else tables.offday_hours
+    kinds_of, kinds, left = tables.kinds_of, [], tables.per_day[d]
+    while left > 0:
+        k = kinds_of[bits(10)]
+        k = k if LEGS[k] <= left else 0
+        kinds.append(k)
+        left -= LEGS[k]
+    times = sorted([hours[bits(12)] + int(rand() * 3600) for _ in kinds])
+    missed: list[Missed] = []
+    for k, t in zip(kinds, times, strict=True):
+        if k == 5:
+            _outbound(tables, rnd, emit, pending, t)
+            continue
+        if k == 6:
+            _internal(tables, rnd, emit, t)
+            continue
+        c = pending.popleft() if pending and rand() < 0.3 else int(rand() * pool)
+        ext = f"TCK-{bits(24)}" if rand() < 0.05 else None
+        opened = workday and 28800 <= t < 64800
+        idx, at = len(out), base + t  # where a missed call's record will be
+        if k == 4:
+            st = _reception(tables, rnd, emit, t, c, ext, opened)
+        else:
+            st = _queued(tables, rnd, emit, k, t, c, ext, opened)
+        if st:
+            missed.append((idx, tables.numbers[c], at))
+            if rand() < 0.6:
+                pending.append(c)
+    return missed
+
+
+def _outbound(tables: _Tables, rnd: Random, emit: Emit, pending: deque[int], t: int) -> None:
+    """An agent calls a customer out, sometimes calling back a missed caller."""
+    rand, bits, rings = rnd.random, rnd.getrandbits, tables.rings
+    agent = tables.callers[bits(8)]
+    c = pending.popleft() if pending and rand() < 0.35 else int(rand() * tables.pool)
+    st = tables.out_status[bits(10)]
+    ring = (rings[bits(8)], 30 + bits(5), 2 + bits(3), bits(2), bits(2))[st]
+    bill = tables.talk[bits(12)] if st == 0 else 0
+    ext = f"CRM-{bits(24)}" if rand() < 0.2 else None
+    emit(1, t, ring, bill, st, c, agent, tables.trunk_of[bits(4)], None, ext=ext)
+
+
+def _internal(tables: _Tables, rnd: Random, emit: Emit, t: int) -> None:
+    """An agent calls another."""
+    rand, bits, agents, rings = rnd.random, rnd.getrandbits, tables.agents, tables.rings
+    a, b = agents[int(rand() * 40)], agents[int(rand() * 40)]
+    b = agents[a[0] % 40] if a is b else b
+    st = tables.int_status[bits(10)]
+    ring = (rings[bits(8)], 15 + bits(4), 1, 0, 0)[st]
+    bill = tables.talk[bits(12)] // 3 if st == 0 else 0
+    emit(2, t, ring, bill, st, int(rand() < 0.2), a, b, None)
+
+
+def _reception(
+    tables: _Tables, rnd: Random, emit: Emit, t: int, c: int, ext: str | None, opened: bool
+) -> int:
+    """Customer ``c`` dials reception directly; return the call's status index."""
+    rand, bits, rings = rnd.random, rnd.getrandbits, tables.rings
+    st = tables.direct_status[bits(10)] if opened else int(rand() > 0.1)
+    ring = (rings[bits(8)], 20 + bits(4), bits(2), bits(2), bits(2))[st]
+    bill = tables.talk[bits(12)] if st == 0 else 0
+    emit(0, t, ring, bill, st, c, tables.agents[bits(1)], None, tables.reception, ext=ext)
+    return st
+
+
+def _queued(
+    tables: _Tables,
+    rnd: Random,
+    emit: Emit,
+    k: int,
+    t: int,
+    c: int,
+    ext: str | None,
+    opened: bool,
+) -> int:
+    """Customer ``c`` calls through a queue (kind ``k``: 0 plain, 1 after an agent rings
+    out, 2-3 transferred blind or attended); return the call's status index."""
+    rand, bits, rings, talk = rnd.random, rnd.getrandbits, tables.rings, tables.talk
+    route = tables.qroutes[bits(6)]
+    members = route[4]
+    ivr = tables.ivrs[bits(8)] if route[5] else 0
+    st = 0 if k else tables.in_status[bits(10)] if opened else int(rand() > 0.08)
+    agent: Any = members[int(rand() * len(members))] if st == 0 else None
+    hold = tables.waits[bits(10)] if st == 0 else tables.abandons[bits(10)] if st == 1 else 0
+    linked, seqno, xfers, other = None, 1, None, agent
+    if k == 1:
+        rang = members[int(rand() * len(members))]
+        linked = emit(3, t, ivr + hold + 15, 0, 1, c, rang, None, route, hold, ivr)
+        t, ivr, hold, seqno = t + ivr + hold + 15, 0, 0, 2
+    elif k >= 2:
+        other = tables.agents[(agent[0] + bits(3)) % 40]
+        xfers = f"{('blind', 'attended')[k - 2]} {agent[1]} -> {other[1]}"
+    ring = ivr + hold + (rings[bits(8)] if st == 0 else bits(2) * (st > 1))
+    bill = talk[bits(12)] if st == 0 else 0
+    first = emit(3, t, ring, bill, st, c, agent, None, route, hold, ivr, linked, seqno, xfers,
+                 ext)  # fmt: skip
+    if k >= 2:  # the transfer: a consultation call, then the customer
+        t += ring + bill
+        if k == 3:
+            talk_c = min(bill // 2, 20 + bits(4))
+            emit(2, t - talk_c - 1, 1, talk_c, 0, 0, agent, other, None, linked=first, seqno=2)
+        st2 = int(rand() < 0.15)
+        emit(4, t, rings[bits(8)] if k == 2 else 1, talk[bits(12)] * (1 - st2), st2, c, other,
+             None, route, linked=first, seqno=k, xfers=xfers, ext=ext)  # fmt: skip
+    return st
+
+
+def _recorder(
+    tables: _Tables,
+    rnd: Random,
+    d: int,
+    out: list[Row],
+    answered: dict[str, list[int]],
+    seqs: Iterator[int],
+    chans: Iterator[int],
+) -> Emit:
+    """The ``emit`` of day ``d``: it appends a record to ``out`` (answered calls with a
+    customer noted in ``answered``) and returns its uniqueid."""
+    rand, bits = rnd.random, rnd.getrandbits
+    ep, base = tables.epoch[d], d * 86400
+    numbers, clids, crm, carrier = tables.numbers, tables.clids, tables.crm, tables.carrier
+    hms, compact, prefix, slash, ymd = (
+        tables.hms, tables.compact, tables.prefix, tables.slash, tables.ymd,
+    )  # fmt: skip
+    costs = tables.costs
 
     def emit(leg: int, t: int, ring: int, bill: int, st: int, c: int, agent: Any, other: Any,
              route: Any, hold: int = 0, ivr: int = 0, linked: str | None = None,
@@ -355,96 +617,7 @@ def _records(seed: int, calls: int, dates: list[dt.date]) -> Iterator[Row]:
         # fmt: on
         return uid
 
-    agent: Any
-    other: Any
-    previous: tuple[list[Row], list[tuple[int, str, int]], dict[str, list[int]]] | None = None
-    for d in range(len(dates) + 1):
-        out = []  # this day's records, in the order they were made
-        answered = {}  # number -> start times of its answered calls
-        missed: list[tuple[int, str, int]] = []  # (row index, number, start) of missed calls
-        if d < len(dates):
-            ep, day, base = epoch[d], dates[d], d * 86400
-            workday = day.weekday() < 5 and (day.month, day.day) not in HOLIDAYS
-            hours = workday_hours if workday else offday_hours
-            kinds, left = [], per_day[d]
-            while left > 0:
-                k = kinds_of[bits(10)]
-                k = k if LEGS[k] <= left else 0
-                kinds.append(k)
-                left -= LEGS[k]
-            times = sorted([hours[bits(12)] + int(rand() * 3600) for _ in kinds])
-            for k, t in zip(kinds, times, strict=True):
-                if k == 5:  # outbound, sometimes calling back a missed caller
-                    agent = callers[bits(8)]
-                    c = pending.popleft() if pending and rand() < 0.35 else int(rand() * pool)
-                    st = out_status[bits(10)]
-                    ring = (rings[bits(8)], 30 + bits(5), 2 + bits(3), bits(2), bits(2))[st]
-                    bill = talk[bits(12)] if st == 0 else 0
-                    ext = f"CRM-{bits(24)}" if rand() < 0.2 else None
-                    emit(1, t, ring, bill, st, c, agent, trunk_of[bits(4)], None, ext=ext)
-                    continue
-                if k == 6:  # internal
-                    a, b = agents[int(rand() * 40)], agents[int(rand() * 40)]
-                    b = agents[a[0] % 40] if a is b else b
-                    st = int_status[bits(10)]
-                    ring = (rings[bits(8)], 15 + bits(4), 1, 0, 0)[st]
-                    bill = talk[bits(12)] // 3 if st == 0 else 0
-                    emit(2, t, ring, bill, st, int(rand() < 0.2), a, b, None)
-                    continue
-                c = pending.popleft() if pending and rand() < 0.3 else int(rand() * pool)
-                ext = f"TCK-{bits(24)}" if rand() < 0.05 else None
-                opened = workday and 28800 <= t < 64800
-                idx, at = len(out), base + t  # where a missed call's record will be
-                if k == 4:  # reception, dialled directly
-                    st = direct_status[bits(10)] if opened else int(rand() > 0.1)
-                    ring = (rings[bits(8)], 20 + bits(4), bits(2), bits(2), bits(2))[st]
-                    bill = talk[bits(12)] if st == 0 else 0
-                    emit(0, t, ring, bill, st, c, agents[bits(1)], None, reception, ext=ext)
-                else:  # through a queue: 0 plain, 1 after an agent rings out, 2-3 transferred
-                    route = qroutes[bits(6)]
-                    members = route[4]
-                    ivr = ivrs[bits(8)] if route[5] else 0
-                    st = 0 if k else in_status[bits(10)] if opened else int(rand() > 0.08)
-                    agent = members[int(rand() * len(members))] if st == 0 else None
-                    hold = waits[bits(10)] if st == 0 else abandons[bits(10)] if st == 1 else 0
-                    linked, seqno, xfers, other = None, 1, None, agent
-                    if k == 1:
-                        rang = members[int(rand() * len(members))]
-                        linked = emit(3, t, ivr + hold + 15, 0, 1, c, rang, None, route, hold, ivr)
-                        t, ivr, hold, seqno = t + ivr + hold + 15, 0, 0, 2
-                    elif k >= 2:
-                        other = agents[(agent[0] + bits(3)) % 40]
-                        xfers = f"{('blind', 'attended')[k - 2]} {agent[1]} -> {other[1]}"
-                    ring = ivr + hold + (rings[bits(8)] if st == 0 else bits(2) * (st > 1))
-                    bill = talk[bits(12)] if st == 0 else 0
-                    first = emit(3, t, ring, bill, st, c, agent, None, route, hold, ivr, linked,
-                                 seqno, xfers, ext)  # fmt: skip
-                    if k >= 2:  # the transfer: a consultation call, then the customer
-                        t += ring + bill
-                        if k == 3:
-                            talk_c = min(bill // 2, 20 + bits(4))
-                            emit(2, t - talk_c - 1, 1, talk_c, 0, 0, agent, other, None,
-                                 linked=first, seqno=2)  # fmt: skip
-                        st2 = int(rand() < 0.15)
-                        emit(4, t, rings[bits(8)] if k == 2 else 1, talk[bits(12)] * (1 - st2),
-                             st2, c, other, None, route, linked=first, seqno=k, xfers=xfers,
-                             ext=ext)  # fmt: skip
-                if st:
-                    missed.append((idx, numbers[c], at))
-                    if rand() < 0.6:
-                        pending.append(c)
-        if previous is not None:  # the previous day is complete now that this one exists
-            rows, lost, done = previous
-            for i, number, at in lost:  # recovered: answered within the next 24 hours
-                later = (*done.get(number, ()), *answered.get(number, ()))
-                recovered = int(any(at < when <= at + 86400 for when in later))
-                rows[i] = (*rows[i][:_RECOVERED], recovered, *rows[i][_RECOVERED + 1 :])
-            rows.sort(key=_TIME)
-            cut = bisect_left(rows, prefix[d], key=_TIME)
-            out.extend(rows[cut:])  # legs that started after midnight
-            yield from rows[:cut]
-        previous = (out, missed, answered)
-    yield from out
+    return emit
 
 
 def generate(
