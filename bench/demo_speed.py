@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from cdrapi import demo
+from cdrapi.demo.records import records
 from cdrapi.store import bulk
 from cdrapi.store.engine import connect
 
@@ -56,7 +57,7 @@ def main() -> None:
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
 
     started = time.perf_counter()
-    for _ in demo._records(args.seed, args.calls, dates):
+    for _ in records(args.seed, args.calls, dates):
         pass
     alone = time.perf_counter() - started
 

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from cdrapi.demo import COLUMNS, DemoSummary, _records, _stream, generate
+from cdrapi.demo import DemoSummary, _stream, generate
+from cdrapi.demo.records import COLUMNS, records
 from cdrapi.store.engine import connect, read_version
 from cdrapi.store.schema import SECONDARY_INDEXES
 
@@ -90,15 +91,15 @@ def test_default_end_is_today(tmp_path: Path) -> None:
 
 def test_producer_process_makes_the_same_records() -> None:
     dates = [END - dt.timedelta(days=6 - i) for i in range(7)]
-    assert list(_stream(3, 4500, dates, True)) == list(_records(3, 4500, dates))
+    assert list(_stream(3, 4500, dates, True)) == list(records(3, 4500, dates))
 
 
 def test_stopping_early_stops_the_producer() -> None:
     dates = [END - dt.timedelta(days=29 - i) for i in range(30)]
-    records = _stream(1, 300_000, dates, True)
-    first = [next(records) for _ in range(10)]
-    records.close()  # must neither hang nor leave the producer running
-    assert first == list(islice(_records(1, 300_000, dates), 10))
+    made = _stream(1, 300_000, dates, True)
+    first = [next(made) for _ in range(10)]
+    made.close()  # must neither hang nor leave the producer running
+    assert first == list(islice(records(1, 300_000, dates), 10))
 
 
 def test_an_error_in_the_producer_is_raised_not_waited_for() -> None:
@@ -349,5 +350,5 @@ def test_disposition_mix(demo: sqlite3.Connection) -> None:
 
 def test_columns_cover_the_record() -> None:
     assert "id" not in COLUMNS and len(COLUMNS) == len(set(COLUMNS))
-    row = next(_records(1, 10, [END]))
+    row = next(records(1, 10, [END]))
     assert len(row) == len(COLUMNS)
