@@ -39,10 +39,21 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ANALOG", "GATEWAY", "LOCAL", "NONE", "PEER", "TRUNK", "channel_kind", "format_channel"]
+__all__ = [
+    "ANALOG",
+    "GATEWAY",
+    "HEX_SUFFIX",
+    "LOCAL",
+    "NONE",
+    "PEER",
+    "TRUNK",
+    "channel_kind",
+    "format_channel",
+]
 
-# Its commonest form, tried first: a dash and 8 hex digits ending the channel.
-_HEX_SUFFIX = re.compile(r"-[0-9a-f]{8}").fullmatch
+#: The commonest suffix, tried first: a dash and 8 hex digits ending the channel
+#: (``HEX_SUFFIX(channel, len(channel) - 9)`` matches it).
+HEX_SUFFIX = re.compile(r"-[0-9a-f]{8}").fullmatch
 _HEX8 = r"-[0-9a-fA-F]{8}"
 _BY_TECH = {
     tech: re.compile(f"(?:{pattern})$")
@@ -69,13 +80,13 @@ def format_channel(channel: str) -> str:
     """The channel without its driver's suffix (``PJSIP/john-doe-0000001a`` ->
     ``PJSIP/john-doe``, ``Local/101@from-internal-0000002a;1`` ->
     ``Local/101@from-internal``); ``""`` stays ``""``."""
-    if _HEX_SUFFIX(channel, len(channel) - 9):  # the commonest form, without a search
+    if HEX_SUFFIX(channel, len(channel) - 9):  # the commonest form, without a search
         return channel[:-9]
     if not channel:
         return ""
     if channel[-1] == ">":
         channel = _TAIL.sub("", channel)
-        if _HEX_SUFFIX(channel, len(channel) - 9):
+        if HEX_SUFFIX(channel, len(channel) - 9):
             return channel[:-9]
     slash = channel.find("/")
     pattern = _BY_TECH.get(channel[:slash].lower()) if slash > 0 else None

@@ -32,7 +32,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cdrapi.ingest.cdr import source_key
-from cdrapi.ingest.channels import format_channel
+from cdrapi.ingest.channels import HEX_SUFFIX, format_channel
 from cdrapi.ingest.direction import SIGNS, Directions
 from cdrapi.ingest.directory import Directory, User
 from cdrapi.ingest.recordings import RecordingIndex, recording_url
@@ -145,9 +145,10 @@ class Deriver:
         self._users: dict[tuple[str, str, str], User | None] = {}
         self._directions = directions = Directions(self.directory)
         self._decisive, self._calls = directions.decisive.get, directions.calls
+        self._undeclared = directions.undeclared
         # (status, dialstatus, hangupcause, direction, queued) -> (info, code, call_codes)
         self._texts: dict[tuple[str, str, str, str, bool], tuple[str, str, str]] = {}
-        self._names: dict[tuple[str, str], str | None] = {}
+        self._names: dict[str, str | None] = {}  # caller id -> its name
         # Times already in the stored form need no conversion (see _time).
         self._plain = _PLAIN_TIME.fullmatch if gmt_to is None else None
         #: How the direction of each row was decided since the last take_signs: sign -> rows
@@ -224,7 +225,14 @@ class Deriver:
                 end = later.strftime("%Y-%m-%d %H:%M:%S")
             else:
                 end = start
-        chan, dchan = format_channel(channel), format_channel(dstchannel)
+        # format_channel, its commonest form (a -0000001a suffix) without the call
+        hexed = HEX_SUFFIX
+        chan = channel[:-9] if hexed(channel, len(channel) - 9) else format_channel(channel)
+        dchan = (
+            dstchannel[:-9]
+            if hexed(dstchannel, len(dstchannel) - 9)
+            else format_channel(dstchannel)
+        )
         directory = self.directory
         if self._trunks:
             if directory.is_trunk(chan):
@@ -232,22 +240,27 @@ class Deriver:
             else:
                 direction = "OUT" if directory.is_trunk(dchan) else "INTERNAL"
             sign = "trunk"
+        elif did or srctrunk or dsttrunk or calltype:
+            direction, sign = self._directions.decide(
+                did, srctrunk, dsttrunk, calltype, dcontext, chan, dchan, src, dst,
+                uniqueid, linkedid,
+            )  # fmt: skip
         else:
             kind = self._decisive(dcontext)
-            if kind and linkedid == uniqueid and not (did or srctrunk or dsttrunk or calltype):
-                # the commonest case, as Directions.decide has it, without the call: the
-                # first leg of a call in an IN or OUT context (the memory is bounded in
-                # take_signs, after each batch)
+            if kind and linkedid == uniqueid:
+                # the commonest case, as Directions.undeclared has it, without the call:
+                # the first leg of a call in an IN or OUT context (the memory is bounded
+                # in take_signs, after each batch)
                 direction, sign = kind, "context"
                 if linkedid:  # (none in a 16-column Master.csv)
                     self._calls[linkedid] = kind
             else:
-                direction, sign = self._directions.decide(
-                    did, srctrunk, dsttrunk, calltype, dcontext, chan, dchan, src, dst,
-                    uniqueid, linkedid,
-                )  # fmt: skip
+                direction, sign = self._undeclared(
+                    dcontext, chan, dchan, src, dst, uniqueid, linkedid
+                )
         self.signs[sign] += 1
-        key = source_key(cdr)
+        # source_key's commonest form, without the call
+        key = f"u:{uniqueid}:{sequence}" if uniqueid and sequence else source_key(cdr)
         if not clid and (cnam or cnum):
             clid = f'"{cnam or cnum or src}" <{cnum or src}>'
         qname = None
@@ -274,9 +287,11 @@ class Deriver:
         if user is not None:
             fullname, user_id = user.fullname, user.id
         if fullname is None and not inbound_call:
-            fullname = self._names.get((clid, src), _UNKNOWN)
+            fullname = self._names.get(clid, _UNKNOWN)
             if fullname is _UNKNOWN:
-                fullname = self._caller_name(clid, src)
+                fullname = self._caller_name(clid)
+            if fullname == src:  # a caller id that names the number: no name
+                fullname = None
         outcome = (status, dialstatus, cause, direction, qname is not None)
         texts = self._texts.get(outcome)
         if texts is None:
@@ -302,17 +317,13 @@ class Deriver:
             billsec, duration, duration - billsec if duration > billsec else 0,
         )  # fmt: skip
 
-    def _caller_name(self, clid: str, src: str) -> str | None:
-        """The name in a caller id (``"Maria" <101>`` -> ``Maria``), unless it is a number."""
-        key = (clid, src)
-        try:
-            return self._names[key]
-        except KeyError:
-            pass
+    def _caller_name(self, clid: str) -> str | None:
+        """The name in a caller id (``"Maria" <101>`` -> ``Maria``), unless it is a number
+        (row() also drops a name equal to the caller's number)."""
         named = _NAME.match(clid)
         name = named.group(1).strip() if named else ""
-        found = name if name and name != src and not name.isdigit() else None
+        found = name if name and not name.isdigit() else None
         if len(self._names) > 200_000:
             self._names.clear()
-        self._names[key] = found
+        self._names[clid] = found
         return found

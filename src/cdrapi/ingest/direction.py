@@ -152,9 +152,7 @@ class Directions:
         self, did: str, srctrunk: str, dsttrunk: str, calltype: str, context: str,
         chan: str, dchan: str, src: str, dst: str, uniqueid: str, linkedid: str,
     ) -> tuple[str, str]:  # fmt: skip
-        """``(direction, sign)`` for a CDR (``chan``/``dchan`` without their suffix).
-
-        One function on purpose: on Deriver.row's hot path a call costs as much as a sign."""
+        """``(direction, sign)`` for a CDR (``chan``/``dchan`` without their suffix)."""
         if did:
             direction, sign = IN, "did"
         elif srctrunk:
@@ -164,53 +162,77 @@ class Directions:
         elif calltype and (named := self._call_type(calltype)) is not None:
             direction, sign = named, "call-type"
         else:
-            if linkedid != uniqueid and linkedid:
-                known = self.calls.get(linkedid)
-                if known is IN or known is OUT:
-                    return known, "linkedid"
-            kind = self._contexts.get(context) or self._context(context)
-            if kind is IN or kind is OUT:
-                direction, sign = kind, "context"
+            return self.undeclared(context, chan, dchan, src, dst, uniqueid, linkedid)
+        if linkedid and (linkedid == uniqueid or linkedid not in self.calls):
+            self.calls[linkedid] = direction  # bounded by bound(), after each batch
+        return direction, sign
+
+    def undeclared(
+        self, context: str, chan: str, dchan: str, src: str, dst: str, uniqueid: str,
+        linkedid: str,
+    ) -> tuple[str, str]:  # fmt: skip
+        """:meth:`decide` for a CDR without ``did``, trunk names or a call type that
+        names a direction (signs 4 to 8): what Deriver.row calls for most CDRs.
+
+        One function on purpose: on Deriver.row's hot path a call costs as much as a sign."""
+        if linkedid != uniqueid and linkedid:
+            known = self.calls.get(linkedid)
+            if known is IN or known is OUT:
+                return known, "linkedid"
+        kind = self._contexts.get(context) or self._context(context)
+        channels = self._channels
+        digits = self.extension_digits
+        if kind is IN or kind is OUT:
+            direction, sign = kind, "context"
+        elif (
+            kind is _INTERNAL
+            and len(src) <= digits
+            and len(dst) > digits
+            and (dst.isdigit() or (dst[1:].isdigit() and dst[0] == "+"))
+            and not ((found := channels.get(dchan) or self._channel(dchan))[2] or found[1] == dst)
+        ):
+            # the commonest call out: an internal context, a caller that is no phone
+            # number, a phone number called on a device that is not an extension's (the
+            # general case below, with only the signs it needs)
+            direction, sign = OUT, "context"
+        else:
+            s_kind, s_peer, s_user = channels.get(chan) or self._channel(chan)
+            d_kind, d_peer, d_user = channels.get(dchan) or self._channel(dchan)
+            # an extension's device: a user's, or named as the number it carries
+            src_ext = s_user or s_peer == src
+            dst_ext = d_user or d_peer == dst
+            # phone numbers: more digits than extensions (a leading + allowed); one on
+            # an extension's device means the site's extensions are longer
+            src_phone = len(src) > digits and (
+                src.isdigit() or (src[1:].isdigit() and src[0] == "+")
+            )
+            if src_phone and src_ext and src.isdigit():
+                self.extension_digits = digits = len(src)
+                src_phone = False
+            dst_phone = len(dst) > digits and (
+                dst.isdigit() or (dst[1:].isdigit() and dst[0] == "+")
+            )
+            if dst_phone and dst_ext and dst.isdigit():
+                self.extension_digits = digits = len(dst)
+                dst_phone = False
+            outside_caller = src_phone and not src_ext
+            if kind is _INTERNAL and dst_phone and not dst_ext and not outside_caller:
+                direction, sign = OUT, "context"
+            elif not s_user and (
+                s_kind in _OUTSIDE
+                or (s_kind is ANALOG and not (src.isdigit() and len(src) <= digits))
+            ):
+                direction, sign = IN, "channel"
+            elif not d_user and (d_kind in _OUTSIDE or (d_kind is ANALOG and dst_phone)):
+                direction, sign = OUT, "channel"
+            elif src_ext and dst_ext:
+                direction, sign = INTERNAL, "channel"
+            elif outside_caller:
+                direction, sign = IN, "number"
+            elif dst_phone and not dst_ext:
+                direction, sign = OUT, "number"
             else:
-                channels = self._channels
-                s_kind, s_peer, s_user = channels.get(chan) or self._channel(chan)
-                d_kind, d_peer, d_user = channels.get(dchan) or self._channel(dchan)
-                # an extension's device: a user's, or named as the number it carries
-                src_ext = s_user or s_peer == src
-                dst_ext = d_user or d_peer == dst
-                # phone numbers: more digits than extensions (a leading + allowed); one on
-                # an extension's device means the site's extensions are longer
-                digits = self.extension_digits
-                src_phone = len(src) > digits and (
-                    src.isdigit() or (src[1:].isdigit() and src[0] == "+")
-                )
-                if src_phone and src_ext and src.isdigit():
-                    self.extension_digits = digits = len(src)
-                    src_phone = False
-                dst_phone = len(dst) > digits and (
-                    dst.isdigit() or (dst[1:].isdigit() and dst[0] == "+")
-                )
-                if dst_phone and dst_ext and dst.isdigit():
-                    self.extension_digits = digits = len(dst)
-                    dst_phone = False
-                outside_caller = src_phone and not src_ext
-                if kind is _INTERNAL and dst_phone and not dst_ext and not outside_caller:
-                    direction, sign = OUT, "context"
-                elif not s_user and (
-                    s_kind in _OUTSIDE
-                    or (s_kind is ANALOG and not (src.isdigit() and len(src) <= digits))
-                ):
-                    direction, sign = IN, "channel"
-                elif not d_user and (d_kind in _OUTSIDE or (d_kind is ANALOG and dst_phone)):
-                    direction, sign = OUT, "channel"
-                elif src_ext and dst_ext:
-                    direction, sign = INTERNAL, "channel"
-                elif outside_caller:
-                    direction, sign = IN, "number"
-                elif dst_phone and not dst_ext:
-                    direction, sign = OUT, "number"
-                else:
-                    return INTERNAL, "default"
+                return INTERNAL, "default"
         if linkedid and (linkedid == uniqueid or linkedid not in self.calls):
             self.calls[linkedid] = direction  # bounded by bound(), after each batch
         return direction, sign
