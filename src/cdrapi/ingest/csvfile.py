@@ -49,6 +49,7 @@ from cdrapi.ingest.logfile import LogFile
 from cdrapi.ingest.lookalikes import other_source
 from cdrapi.ingest.options import Options
 from cdrapi.ingest.queue_fields import queue_fields_for_new_calls
+from cdrapi.ingest.recovery import Recovery
 from cdrapi.ingest.summary import Summary
 
 __all__ = [
@@ -242,8 +243,8 @@ def _learn_date_order(header: HeaderLayout, path: str) -> None:
 class CsvChunks:
     """Parses chunks of an Asterisk CSV file into batches (see :mod:`cdrapi.ingest.files`)."""
 
-    def __init__(self, name: str, lines: LineParser, deriver: Deriver) -> None:
-        self.name, self.lines, self.deriver = name, lines, deriver
+    def __init__(self, name: str, lines: LineParser, deriver: Deriver, recovery: Recovery) -> None:
+        self.name, self.lines, self.deriver, self.recovery = name, lines, deriver, recovery
         self._skip_first = False
         self._warned_dates = False
 
@@ -284,6 +285,7 @@ class CsvChunks:
                 "dates like 07/01/2026 read month first (MM/DD/YYYY): no day over 12 in "
                 "the file says otherwise; check the times", b"",
             ))  # fmt: skip
+        self.recovery.track_batch(batch)
         batch.directions = self.deriver.take_signs()
         return batch
 
@@ -392,7 +394,7 @@ def ingest_csv(
             FileSource(
                 Path(path),
                 "csv",
-                CsvChunks(str(path), LineParser(renames, layout), options.deriver(gmt)),
+                CsvChunks(str(path), LineParser(renames, layout), options.deriver(gmt), recovery),
             )
             for path in paths
         ]
@@ -408,7 +410,6 @@ def ingest_csv(
                 stop=options.stop,
                 on_batch=options.progress,
                 producer=True,
-                finish=recovery.track_batch,
             )
         finally:
             rejects.close()

@@ -120,13 +120,8 @@ def run_files(
     stop: threading.Event | None = None,
     on_batch: Callable[[Summary], None] | None = None,
     producer: bool = False,
-    finish: Callable[[Batch], None] | None = None,
 ) -> Summary:
     """Read ``sources`` into the store, each batch committed with its checkpoint.
-
-    ``finish`` is each batch's last step before its commit, taken in this process and in
-    the order of the batches (the run's recovery tracking: state shared by every file,
-    and work taken off the producer process, which is the busier one).
 
     Without ``follow`` each file is read to its end, in turn; with ``producer``, files
     bigger than two chunks are parsed in a producer process (see above). With ``follow``,
@@ -141,8 +136,6 @@ def run_files(
         streams.append(file_batches(source, position, follow))
 
     def store(batch: Batch) -> None:
-        if finish is not None:
-            finish(batch)
         stored = commit(writer, batch, rejects, after)
         summary.add(batch.lines, stored, len(batch.rows), len(batch.rejects))
         summary.note(batch.directions, batch.warnings)
