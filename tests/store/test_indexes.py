@@ -33,7 +33,8 @@ from sqlalchemy import Engine, event
 from cdrapi.store.bulk import bulk_load, ensure_indexes
 from cdrapi.store.calls import write_batch
 from cdrapi.store.engine import connect
-from cdrapi.store.schema import SECONDARY_INDEXES, suspend_search_index
+from cdrapi.store.schema import SECONDARY_INDEXES
+from cdrapi.store.search import suspend_search_index
 from tests.conftest import PostgresServer
 
 ROOT = Path(__file__).parents[2]

@@ -3,7 +3,7 @@
 :func:`bulk_load` drops the secondary indexes, lets the caller insert, then builds them
 once and gathers the planner's statistics (on SQLite, commits skip ``fsync`` meanwhile and
 the index sorts use helper threads). The trigram search is filled a batch at a time
-meanwhile, not a row at a time (:func:`~cdrapi.store.schema.suspend_search_index`). On a
+meanwhile, not a row at a time (:func:`~cdrapi.store.search.suspend_search_index`). On a
 table that already has rows it does nothing, and inserts go through the indexes as usual.
 An interrupted load leaves the indexes missing until :func:`ensure_indexes` (run at
 the start of every ingestion) builds them.
@@ -22,12 +22,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from cdrapi.store.diskfull import AGAIN, RESUMES, reporting_full_disk
 from cdrapi.store.engine import StoreError, bump_version
-from cdrapi.store.schema import (
-    SECONDARY_INDEXES,
-    calls,
-    create_search_index,
-    suspend_search_index,
-)
+from cdrapi.store.schema import SECONDARY_INDEXES, calls
+from cdrapi.store.search import create_search_index, suspend_search_index
 from cdrapi.store.statistics import refresh, refresh_if_missing
 from cdrapi.store.transaction import writing
 

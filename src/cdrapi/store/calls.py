@@ -35,7 +35,8 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from cdrapi.store.checkpoints import save_checkpoint
 from cdrapi.store.diskfull import AGAIN, RESUMES, reporting_full_disk
 from cdrapi.store.engine import bump_version
-from cdrapi.store.schema import calls, index_new_rows
+from cdrapi.store.schema import calls
+from cdrapi.store.search import index_new_rows
 from cdrapi.store.transaction import lock_writers, writing
 
 __all__ = [

@@ -23,7 +23,8 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
-from cdrapi.store.schema import create_search_index, meta, metadata
+from cdrapi.store.schema import meta, metadata
+from cdrapi.store.search import create_search_index
 
 __all__ = [
     "StoreError",

@@ -9,8 +9,9 @@ the filters are declared.
 Values are always bound parameters. Number searches (``telephone_like``, ``source``,
 ``destination``) follow the wildcard rule: without ``*``/``%`` the value is a substring;
 with them the pattern is anchored and they match any run of characters. ``_`` and ``\\``
-are always literal. On SQLite the trigram FTS5 table narrows the rows first and LIKE
-confirms them; on PostgreSQL ILIKE uses the ``pg_trgm`` GIN indexes directly.
+are always literal. On SQLite the trigram search (:mod:`cdrapi.store.search`) narrows
+the rows first and LIKE confirms them; on PostgreSQL ILIKE uses its ``pg_trgm`` GIN
+indexes directly.
 """
 
 from __future__ import annotations
@@ -18,16 +19,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal_column, or_, select, table
+from sqlalchemy import ColumnElement, and_, func, or_
 from sqlalchemy.sql.elements import ColumnClause
 
 from cdrapi.protocol.filters import CallFilters, ClauseKind, filters_of
 from cdrapi.store.schema import calls
+from cdrapi.store.search import matching_rows
 
 __all__ = ["like_pattern", "where_clauses"]
 
 _ESCAPE = "\\"
-_FTS = table("calls_numbers", literal_column("rowid"))
 
 _Columns = tuple[ColumnClause[Any], ...]
 #: A kind of clause in SQL: (the filter's value, its columns, the dialect) -> conditions.
@@ -41,15 +42,6 @@ def like_pattern(value: str) -> tuple[str, list[str]]:
     if len(pieces) == 1:
         return f"%{escaped[0]}%", pieces
     return "%".join(escaped), [piece for piece in pieces if piece]
-
-
-def _fts_phrase(pieces: list[str], columns: str) -> str | None:
-    """An FTS5 query that every matching row satisfies, or None if too short to help."""
-    usable = [piece for piece in pieces if len(piece) >= 3]
-    if not usable:
-        return None
-    phrases = " AND ".join('"' + piece.replace('"', '""') + '"' for piece in usable)
-    return f"{{{columns}}} : ({phrases})"
 
 
 def _ends(expression: ColumnElement[Any], start: str | None, end: str | None) -> list[Any]:
@@ -90,14 +82,9 @@ def _like(value: str, columns: _Columns, dialect: str) -> list[Any]:
     if dialect == "postgresql":
         return [or_(*(column.ilike(pattern, escape=_ESCAPE) for column in columns))]
     condition = or_(*(column.like(pattern, escape=_ESCAPE) for column in columns))
-    phrase = _fts_phrase(pieces, " ".join(column.name for column in columns))
-    if phrase is None:
+    matching = matching_rows(pieces, " ".join(column.name for column in columns))
+    if matching is None:
         return [condition]
-    matching: Select[tuple[int]] = (
-        select(literal_column("rowid"))
-        .select_from(_FTS)
-        .where(literal_column("calls_numbers").op("MATCH")(phrase))
-    )
     return [and_(calls.c.id.in_(matching), condition)]
 
 
