@@ -15,9 +15,10 @@ from sqlalchemy import Engine
 
 from cdrapi.ingest import Options, ingest_csv, rederive
 from cdrapi.ingest.cdr import FIELDS, INDEX
-from cdrapi.ingest.derive import ROW_COLUMNS, Deriver
+from cdrapi.ingest.derive import Deriver
 from cdrapi.ingest.direction import CALLS, Directions, call_type, context_kind
 from cdrapi.ingest.directory import directory_from
+from cdrapi.ingest.row import DIRECTION
 from tests.ingest.conftest import FIXTURES, rows
 
 HERE = Path(__file__).parents[1] / "fixtures" / "direction"
@@ -37,7 +38,7 @@ def cdr(**fields: str) -> tuple[str, ...]:
 
 
 def direction(deriver: Deriver, **fields: str) -> str:
-    return str(deriver.row(cdr(**fields))[ROW_COLUMNS.index("direction")])
+    return str(deriver.row(cdr(**fields))[DIRECTION])
 
 
 def test_ten_digit_extensions_gsm_gateway_and_pri_lines(store: Engine) -> None:

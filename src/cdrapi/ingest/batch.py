@@ -17,10 +17,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from cdrapi.ingest.derive import ROW_COLUMNS
 from cdrapi.ingest.errors import Reject
 from cdrapi.ingest.recovery import ELSEWHERE
 from cdrapi.ingest.rejects import RejectFile
+from cdrapi.ingest.row import ROW_FIELDS
 from cdrapi.ingest.summary import Summary
 from cdrapi.store.writer import Writer
 
@@ -29,8 +29,9 @@ __all__ = ["After", "Batch", "Summary", "commit", "writer_for"]
 
 @dataclass
 class Batch:
-    """Rows (tuples of ``ROW_COLUMNS``) and rejects of some lines, earlier rows found
-    recovered or not missed, and the checkpoint (source, position) after the lines."""
+    """Rows (tuples in :class:`~cdrapi.ingest.row.Row` order) and rejects of some
+    lines, earlier rows found recovered or not missed, and the checkpoint (source,
+    position) after the lines."""
 
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
@@ -73,7 +74,7 @@ def commit(store: Writer, batch: Batch, rejects: RejectFile, after: After | None
     rejects.write(batch.rejects)
     then = None if after is None else (lambda conn, first_id: after(conn, first_id, batch))
     return store.write_batch(
-        ROW_COLUMNS,
+        ROW_FIELDS,
         batch.rows,
         checkpoint=batch.checkpoint,
         recovered=batch.recovered,

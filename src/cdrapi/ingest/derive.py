@@ -34,25 +34,10 @@ from zoneinfo import ZoneInfo
 from cdrapi.ingest.cdr import source_key
 from cdrapi.ingest.channels import HEX_SUFFIX, format_channel
 from cdrapi.ingest.direction import SIGNS, Directions
-from cdrapi.ingest.directory import Directory, User
+from cdrapi.ingest.directory import Directory, InboundRoute, User
 from cdrapi.ingest.recordings import RecordingIndex, recording_url
 
-__all__ = ["ROW_COLUMNS", "Deriver", "call_status", "format_channel", "seconds"]
-
-ROW_COLUMNS: tuple[str, ...] = (
-    "source_key", "uniqueid", "linkedid", "sequence", "time", "time_end", "caller_id",
-    "source", "destination", "direction", "channel", "dstchannel", "dcontext", "lastapp",
-    "lastdata", "amaflags", "userfield", "peeraccount", "did", "channel_formatted",
-    "dstchannel_formatted", "user_id", "user_fullname", "qname", "code", "call_status",
-    "call_status_info", "call_codes", "accounting_code", "recording_file", "recording_url",
-    "project_id", "project", "inbound_route_id", "inbound_route", "is_recovered", "billsec",
-    "duration", "ring_time",
-)  # fmt: skip
-KEY, TIME, SOURCE, DESTINATION, DIRECTION, STATUS, RECOVERED = (
-    ROW_COLUMNS.index(name)
-    for name in ("source_key", "time", "source", "destination", "direction", "call_status",
-                 "is_recovered")
-)  # fmt: skip
+__all__ = ["Deriver", "call_status", "format_channel", "seconds"]
 
 _STATUS = {
     "ANSWERED": "ANSWERED", "ANSWER": "ANSWERED", "NO ANSWER": "NO ANSWER",
@@ -126,7 +111,7 @@ def seconds(value: str) -> int:
 
 
 class Deriver:
-    """Turns raw CDRs into ``calls`` rows (tuples of :data:`ROW_COLUMNS`)."""
+    """Turns raw CDRs into ``calls`` rows (tuples in :class:`~cdrapi.ingest.row.Row` order)."""
 
     def __init__(
         self,
@@ -193,8 +178,16 @@ class Deriver:
         return user
 
     def row(self, cdr: Sequence[str]) -> tuple[Any, ...]:
-        """The row for ``cdr``; raises ValueError naming what is wrong with it."""
-        # FIELDS order (cdr.py), taken apart at once: cheaper than an index per field.
+        """The row for ``cdr`` (a plain tuple in :class:`~cdrapi.ingest.row.Row` order);
+        raises ValueError naming what is wrong with it.
+
+        The steps below, in turn: :meth:`times`, :meth:`direction`, :meth:`identity`,
+        :meth:`people`, :meth:`outcome`, :meth:`recording`. Where a step's commonest case
+        is a cache look-up, or a few comparisons, it is taken here without the call (on
+        a million lines a call costs as much as the work): each such copy says which step
+        it stands for, and tests/ingest/test_derive_steps.py checks row() against the
+        steps."""
+        # CDR_FIELDS order (cdr.py), taken apart at once: cheaper than an index per field.
         (accountcode, src, dst, dcontext, clid, channel, dstchannel, lastapp, lastdata,
          raw_start, _answer, raw_end, duration_text, billsec_text, disposition, amaflags,
          uniqueid, userfield, peeraccount, linkedid, sequence, did, recordingfile, cnum, cnam,
@@ -202,8 +195,87 @@ class Deriver:
         status = _STATUS.get(disposition) or _STATUS.get(disposition.strip().upper())
         if status is None:
             raise ValueError(f"unknown disposition {disposition!r}")
-        start, end = raw_start, raw_end or None
         plain = self._plain
+        if (  # times(), for times already stored as they are and whole seconds
+            plain is not None
+            and plain(raw_start)
+            and raw_end
+            and plain(raw_end)
+            and duration_text.isdigit()
+            and billsec_text.isdigit()
+        ):
+            start, end = raw_start, raw_end
+            duration, billsec = int(duration_text), int(billsec_text)
+        else:
+            start, end, duration, billsec = self.times(
+                raw_start, raw_end, duration_text, billsec_text
+            )
+        # format_channel, its commonest form (a -0000001a suffix) without the call
+        hexed = HEX_SUFFIX
+        chan = channel[:-9] if hexed(channel, len(channel) - 9) else format_channel(channel)
+        dchan = (
+            dstchannel[:-9]
+            if hexed(dstchannel, len(dstchannel) - 9)
+            else format_channel(dstchannel)
+        )
+        if self._trunks or did or srctrunk or dsttrunk or calltype:
+            direction, sign = self.direction(
+                did, srctrunk, dsttrunk, calltype, dcontext, chan, dchan, src, dst,
+                uniqueid, linkedid,
+            )  # fmt: skip
+        else:
+            kind = self._decisive(dcontext)
+            if kind and linkedid == uniqueid:
+                # direction(), its commonest case (Directions.undeclared has it): the first
+                # leg of a call in an IN or OUT context (the memory is bounded in
+                # take_signs, after each batch)
+                direction, sign = kind, "context"
+                if linkedid:  # (none in a 16-column Master.csv)
+                    self._calls[linkedid] = kind
+            else:
+                direction, sign = self._undeclared(
+                    dcontext, chan, dchan, src, dst, uniqueid, linkedid
+                )
+        self.signs[sign] += 1
+        if uniqueid and sequence and clid:  # identity(), its commonest case
+            key = f"u:{uniqueid}:{sequence}"
+            number = int(sequence) if sequence.isdigit() else None
+        else:
+            key, number, clid = self.identity(cdr, uniqueid, sequence, clid, cnum, cnam, src)
+        qname = None
+        if len(lastapp) == 5 and lastapp.lower() == "queue":
+            qname = lastdata.split(",", 1)[0] or None
+        user_id, fullname, project_id, route = self.people(
+            direction, chan, dchan, channel, dstchannel, src, dst, did, qname, clid
+        )
+        # outcome(), when its texts are known (a cache look-up)
+        texts = self._texts.get((status, dialstatus, cause, direction, qname is not None))
+        if texts is None:
+            texts = self.outcome(status, dialstatus, cause, direction, qname is not None)
+        info, code, codes = texts
+        rec_file = rec_url = None
+        if self.recordings is not None:
+            rec_file, rec_url = self.recording(uniqueid, recordingfile, start)
+        return (
+            key, uniqueid, linkedid or uniqueid, number, start, end, clid, src, dst,
+            direction, channel, dstchannel, dcontext, lastapp, lastdata,
+            _AMA.get(amaflags, amaflags), userfield or None, peeraccount or None,
+            did or None, chan, dchan, user_id, fullname, qname, code,
+            status, info, codes, accountcode or None, rec_file, rec_url, project_id,
+            self.directory.project_names.get(project_id) if project_id else None,
+            route.id if route else None, route.name if route else None,
+            0 if direction == "IN" and status != "ANSWERED" else None,
+            billsec, duration, duration - billsec if duration > billsec else 0,
+        )  # fmt: skip
+
+    def times(
+        self, raw_start: str, raw_end: str, duration_text: str, billsec_text: str
+    ) -> tuple[str, str, int, int]:
+        """Step *times*: ``(start, end, duration, billsec)``, times in the stored form
+        (``YYYY-MM-DD HH:MM:SS``, in the configured zone when the source is UTC); an end
+        time the source lacks is start + duration (a 0-second call ends as it starts)."""
+        plain = self._plain
+        start, end = raw_start, raw_end or None
         if plain is None or not plain(start):
             try:
                 start = self._time(start)
@@ -225,47 +297,48 @@ class Deriver:
                 end = later.strftime("%Y-%m-%d %H:%M:%S")
             else:
                 end = start
-        # format_channel, its commonest form (a -0000001a suffix) without the call
-        hexed = HEX_SUFFIX
-        chan = channel[:-9] if hexed(channel, len(channel) - 9) else format_channel(channel)
-        dchan = (
-            dstchannel[:-9]
-            if hexed(dstchannel, len(dstchannel) - 9)
-            else format_channel(dstchannel)
-        )
-        directory = self.directory
+        return start, end, duration, billsec
+
+    def direction(
+        self, did: str, srctrunk: str, dsttrunk: str, calltype: str, context: str,
+        chan: str, dchan: str, src: str, dst: str, uniqueid: str, linkedid: str,
+    ) -> tuple[str, str]:  # fmt: skip
+        """Step *direction*: ``(direction, sign)``: configured trunks decide alone (sign
+        ``trunk``), else the CDR's signs (:meth:`Directions.decide`). ``chan`` and
+        ``dchan`` are the channels without their suffix."""
         if self._trunks:
+            directory = self.directory
             if directory.is_trunk(chan):
-                direction = "IN"
-            else:
-                direction = "OUT" if directory.is_trunk(dchan) else "INTERNAL"
-            sign = "trunk"
-        elif did or srctrunk or dsttrunk or calltype:
-            direction, sign = self._directions.decide(
-                did, srctrunk, dsttrunk, calltype, dcontext, chan, dchan, src, dst,
-                uniqueid, linkedid,
-            )  # fmt: skip
-        else:
-            kind = self._decisive(dcontext)
-            if kind and linkedid == uniqueid:
-                # the commonest case, as Directions.undeclared has it, without the call:
-                # the first leg of a call in an IN or OUT context (the memory is bounded
-                # in take_signs, after each batch)
-                direction, sign = kind, "context"
-                if linkedid:  # (none in a 16-column Master.csv)
-                    self._calls[linkedid] = kind
-            else:
-                direction, sign = self._undeclared(
-                    dcontext, chan, dchan, src, dst, uniqueid, linkedid
-                )
-        self.signs[sign] += 1
-        # source_key's commonest form, without the call
-        key = f"u:{uniqueid}:{sequence}" if uniqueid and sequence else source_key(cdr)
+                return "IN", "trunk"
+            return ("OUT" if directory.is_trunk(dchan) else "INTERNAL"), "trunk"
+        return self._directions.decide(
+            did, srctrunk, dsttrunk, calltype, context, chan, dchan, src, dst, uniqueid,
+            linkedid,
+        )  # fmt: skip
+
+    @staticmethod
+    def identity(
+        cdr: Sequence[str], uniqueid: str, sequence: str, clid: str, cnum: str, cnam: str,
+        src: str,
+    ) -> tuple[str, int | None, str]:  # fmt: skip
+        """Step *identity*: ``(source_key, sequence, caller_id)``: the key that keeps a CDR
+        read twice one call (:func:`cdrapi.ingest.cdr.source_key`), the sequence as a
+        number, and a caller id made from ``cnam``/``cnum`` when the source has none."""
+        key = source_key(cdr)
         if not clid and (cnam or cnum):
             clid = f'"{cnam or cnum or src}" <{cnum or src}>'
-        qname = None
-        if len(lastapp) == 5 and lastapp.lower() == "queue":
-            qname = lastdata.split(",", 1)[0] or None
+        return key, int(sequence) if sequence.isdigit() else None, clid
+
+    def people(
+        self, direction: str, chan: str, dchan: str, channel: str, dstchannel: str,
+        src: str, dst: str, did: str, qname: str | None, clid: str,
+    ) -> tuple[int | None, str | None, int | None, InboundRoute | None]:  # fmt: skip
+        """Step *people*: ``(user_id, user_fullname, project_id, inbound_route)``: the
+        agent (for IN the answering side, else the calling side, then for INTERNAL the
+        called side), without one the caller id's name for calls not IN; the inbound
+        route of an IN call's DID (or dst); the route's project, else the queue's, else
+        the user's."""
+        directory = self.directory
         route = user = None
         inbound_call = direction == "IN"
         if inbound_call:
@@ -292,30 +365,30 @@ class Deriver:
                 fullname = self._caller_name(clid)
             if fullname == src:  # a caller id that names the number: no name
                 fullname = None
-        outcome = (status, dialstatus, cause, direction, qname is not None)
+        return user_id, fullname, project_id, route
+
+    def outcome(
+        self, status: str, dialstatus: str, cause: str, direction: str, queued: bool
+    ) -> tuple[str, str, str]:
+        """Step *outcome*: ``(call_status_info, code, call_codes)`` (cached: few
+        distinct)."""
+        outcome = (status, dialstatus, cause, direction, queued)
         texts = self._texts.get(outcome)
         if texts is None:
             ds, hc = (dialstatus, cause) if dialstatus or cause else _IMPLIED[status]
             info = f"DS:{ds}|HC:{hc}|HI:{CAUSES.get(hc, '')}"
-            texts = self._texts[outcome] = (info, *_CODES[(direction, status, qname is not None)])
-        info, code, codes = texts
-        rec_file = rec_url = None
-        if self.recordings is not None:
-            rec_file = self.recordings.find(uniqueid, recordingfile, start)
-            if rec_file:
-                rec_url = recording_url(self.public_url, rec_file)
-        return (
-            key, uniqueid, linkedid or uniqueid,
-            int(sequence) if sequence.isdigit() else None, start, end, clid, src, dst,
-            direction, channel, dstchannel, dcontext, lastapp, lastdata,
-            _AMA.get(amaflags, amaflags), userfield or None, peeraccount or None,
-            did or None, chan, dchan, user_id, fullname, qname, code,
-            status, info, codes, accountcode or None, rec_file, rec_url, project_id,
-            directory.project_names.get(project_id) if project_id else None,
-            route.id if route else None, route.name if route else None,
-            0 if inbound_call and status != "ANSWERED" else None,
-            billsec, duration, duration - billsec if duration > billsec else 0,
-        )  # fmt: skip
+            texts = self._texts[outcome] = (info, *_CODES[(direction, status, queued)])
+        return texts
+
+    def recording(
+        self, uniqueid: str, recordingfile: str, start: str
+    ) -> tuple[str | None, str | None]:
+        """Step *recording*: ``(recording_file, recording_url)`` from the recordings
+        index (``(None, None)`` without one, or when no file is the call's)."""
+        if self.recordings is None:
+            return None, None
+        rec_file = self.recordings.find(uniqueid, recordingfile, start)
+        return rec_file, recording_url(self.public_url, rec_file) if rec_file else None
 
     def _caller_name(self, clid: str) -> str | None:
         """The name in a caller id (``"Maria" <101>`` -> ``Maria``), unless it is a number

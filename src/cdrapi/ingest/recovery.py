@@ -42,12 +42,15 @@ from bisect import bisect_left, bisect_right, insort
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from cdrapi.ingest.derive import (
+from cdrapi.ingest.row import (
+    CALL_CODES,
+    CHANNEL,
     DESTINATION,
     DIRECTION,
+    DSTCHANNEL,
     KEY,
+    LINKEDID,
     RECOVERED,
-    ROW_COLUMNS,
     SOURCE,
     STATUS,
     TIME,
@@ -59,9 +62,6 @@ if TYPE_CHECKING:
 __all__ = ["ELSEWHERE", "Recovery"]
 
 _time = itemgetter(TIME)
-_LINKED, _CHANNEL, _DSTCHANNEL, _CODES = (
-    ROW_COLUMNS.index(name) for name in ("linkedid", "channel", "dstchannel", "call_codes")
-)
 
 #: ``call_codes`` of an unanswered leg -> what it reads when another leg answered the call.
 ELSEWHERE: dict[str, str] = {
@@ -79,11 +79,11 @@ KEEP_CALLS = 200_000
 
 def _not_missed(row: tuple[Any, ...]) -> tuple[Any, ...]:
     """``row`` as a leg of an answered call: ``is_recovered`` NULL, ``call_codes`` said so."""
-    codes = row[_CODES]
+    codes = row[CALL_CODES]
     return (
-        *row[:_CODES],
+        *row[:CALL_CODES],
         ELSEWHERE.get(codes, codes),
-        *row[_CODES + 1 : RECOVERED],
+        *row[CALL_CODES + 1 : RECOVERED],
         None,
         *row[RECOVERED + 1 :],
     )
@@ -209,9 +209,9 @@ class Recovery:
         legs_here: list[tuple[str, str]] = []  # (linkedid, key) of unanswered legs
         for i, row in enumerate(rows):
             if row[STATUS] == "ANSWERED":
-                if not row[_DSTCHANNEL] and row[_CHANNEL]:
+                if not row[DSTCHANNEL] and row[CHANNEL]:
                     continue  # answered by the PBX (a queue, voicemail, an IVR), not a person
-                call_answered(row[_LINKED])
+                call_answered(row[LINKEDID])
                 direction = row[DIRECTION]
                 if not window or direction == "INTERNAL":
                     continue
@@ -238,7 +238,7 @@ class Recovery:
             elif row[RECOVERED] == 0:  # an unanswered inbound leg
                 key = row[KEY]
                 here[key] = i
-                legs_here.append((row[_LINKED], key))
+                legs_here.append((row[LINKEDID], key))
                 number = row[SOURCE]
                 if not window or not number or key in done:
                     continue

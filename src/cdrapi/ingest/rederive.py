@@ -26,8 +26,8 @@ from typing import Any
 from sqlalchemy import Engine
 
 from cdrapi.ingest.cdr import FIELDS, INDEX
-from cdrapi.ingest.derive import ROW_COLUMNS
 from cdrapi.ingest.options import Options
+from cdrapi.ingest.row import ROW_FIELDS
 from cdrapi.ingest.summary import Summary
 
 __all__ = ["rederive"]
@@ -51,7 +51,7 @@ DERIVED = (
     "qname", "code", "call_codes", "recording_file", "recording_url", "project_id", "project",
     "inbound_route_id", "inbound_route", "is_recovered", "ring_time",
 )  # fmt: skip
-_POSITIONS = [ROW_COLUMNS.index(name) for name in DERIVED]
+_POSITIONS = [ROW_FIELDS.index(name) for name in DERIVED]
 CHUNK = 5000
 
 
