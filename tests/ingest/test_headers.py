@@ -11,8 +11,8 @@ from sqlalchemy import Engine
 
 from cdrapi.ingest import LayoutError, Options, Reject, ingest_csv
 from cdrapi.ingest.cdr import INDEX
-from cdrapi.ingest.csvfile import LineParser
 from cdrapi.ingest.files import CHUNK
+from cdrapi.ingest.layouts import LineParser
 from cdrapi.protocol.records import COLUMNS, record
 from tests.ingest.conftest import rows
 

@@ -2,7 +2,8 @@
 
 One module per source, the rest named by what they hold::
 
-    csvfile.py     cdr_csv / cdr_custom / header CSV files (layouts, detection, import)
+    csvfile.py     cdr_csv / cdr_custom / header CSV files into the store
+    layouts.py     which layout a CSV line has (detection, --columns), its fields decoded
     sqltable.py    the SQL ``cdr`` table on MariaDB/MySQL, PostgreSQL, SQLite
     queue_log.py   a queue_log file or a CSV export of the table
     queue_log_table.py  a queue_log table (FreePBX/PBXware queuelog, realtime)

@@ -1,27 +1,11 @@
-"""Asterisk CSV files: which layout a line has, and its fields as a raw CDR.
+"""Asterisk CSV files into the store: :func:`ingest_csv` and its chunk parser.
 
-Three families, told apart by the data itself:
-
-- **cdr_csv** ``Master.csv``: ``accountcode, src, dst, dcontext, clid, channel,
-  dstchannel, lastapp, lastdata, start, answer, end, duration, billsec, disposition,
-  amaflags`` (16 columns), then ``uniqueid`` and ``userfield`` when logged, then
-  ``peeraccount, linkedid, sequence`` with ``newcdrcolumns``: 16 to 21 columns. Start
-  time is column 10.
-- **cdr_custom** default template: ``clid, src, dst, dcontext, channel, dstchannel,
-  lastapp, lastdata, start, answer, end, duration, billsec, disposition, amaflags,
-  accountcode, uniqueid, userfield, sequence``, everything quoted (start is column 9).
-- **header** CSV exports: a first row of column names (FreePBX's ``calldate, clid,
-  src...`` or a vendor export's, see :mod:`cdrapi.ingest.headers`); ``--columns``
-  renames any other header (``"Ora=start,Numar=src"``, ``"Cost="`` ignores a column) or
-  gives the layout of a headerless file (``clid,src,dst,...``).
-
-Lines are physical lines. Bytes that are not UTF-8 are decoded per field as cp1252
-(latin-1 where cp1252 has no character), so a caller name keeps its letters. A UTF-8
-byte order mark starting a file is not part of its first field. In a header CSV (and a
-``--columns`` layout), as in SQL exports, an unquoted ``NULL`` or ``\\N`` is an empty
-value; a quoted ``"NULL"`` stays text. A caller id whose quotes do not pair
-(``"Maria <101>``) is stored as written and reported as a warning. A rejected line that
-looks like another source's (queue_log, CEL) says which command reads it.
+Which layout a line has (cdr_csv, cdr_custom, a header CSV export, ``--columns``) and how
+its fields are decoded is :mod:`cdrapi.ingest.layouts`'s. :class:`CsvChunks` turns a chunk
+of a file into a batch: rows derived from its lines, the lines rejected (file and line
+number), and warnings: a caller id whose quotes do not pair (``"Maria <101>``) is stored
+as written and reported; slashed dates read month first are said once. A rejected line
+that looks like another source's (queue_log, CEL) says which command reads it.
 """
 
 from __future__ import annotations
@@ -34,210 +18,27 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from cdrapi.ingest.batch import Batch
-from cdrapi.ingest.cdr import FIELDS, INDEX, is_datetime, looks_like_uniqueid
+from cdrapi.ingest.cdr import INDEX
 from cdrapi.ingest.derive import Deriver
-from cdrapi.ingest.errors import LayoutError, Reject
-from cdrapi.ingest.files import CHUNK, FileSource, run_files
-from cdrapi.ingest.headers import (
-    HeaderLayout,
-    Layout,
-    column_layout,
-    header_layout,
-    unquoted_nulls,
-)  # fmt: skip
-from cdrapi.ingest.logfile import LogFile
+from cdrapi.ingest.errors import Reject
+from cdrapi.ingest.files import FileSource, run_files
+from cdrapi.ingest.headers import HeaderLayout, unquoted_nulls
+from cdrapi.ingest.layouts import (
+    LineParser,
+    decode_fields,
+    learn_date_order,
+    parse_columns_option,
+    split_line,
+)
 from cdrapi.ingest.lookalikes import other_source
 from cdrapi.ingest.options import Options
 from cdrapi.ingest.queue_fields import queue_fields_for_new_calls
 from cdrapi.ingest.recovery import Recovery
 from cdrapi.ingest.summary import Summary
 
-__all__ = [
-    "CsvChunks",
-    "Layout",
-    "LineParser",
-    "decode_fields",
-    "header_layout",
-    "ingest_csv",
-    "parse_columns_option",
-]
-
-_BASE = (
-    "accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp",
-    "lastdata", "start", "answer", "end", "duration", "billsec", "disposition", "amaflags",
-)  # fmt: skip
-_NEW = ("peeraccount", "linkedid", "sequence")
-CUSTOM = (
-    "clid", "src", "dst", "dcontext", "channel", "dstchannel", "lastapp", "lastdata",
-    "start", "answer", "end", "duration", "billsec", "disposition", "amaflags",
-    "accountcode", "uniqueid", "userfield", "sequence",
-)  # fmt: skip
-
-_layout = column_layout
-
-_CSV = {n: _layout(_BASE[:16] + tail) for n, tail in (
-    (16, ()), (18, ("uniqueid", "userfield")), (19, _NEW),
-    (21, ("uniqueid", "userfield", *_NEW)),
-)}  # fmt: skip
-_CSV_UID = {17: _layout((*_BASE, "uniqueid")), 20: _layout((*_BASE, "uniqueid", *_NEW))}
-_CSV_USERFIELD = {17: _layout((*_BASE, "userfield")), 20: _layout((*_BASE, "userfield", *_NEW))}
-_CUSTOM = {n: _layout(CUSTOM[:n]) for n in range(15, 20)}
-
-
-def parse_columns_option(value: str | None) -> tuple[dict[str, str], tuple[str, ...] | None]:
-    """``--columns``: ``"Header=field,..."`` renames, or ``"field,field,..."`` a layout."""
-    if not value:
-        return {}, None
-    items = [item.strip() for item in value.split(",")]
-    if all("=" in item for item in items):
-        renames = {}
-        for item in items:
-            header, _, name = item.partition("=")
-            if name.strip() and name.strip() not in INDEX:  # "Header=": ignore it
-                raise LayoutError(f"--columns: unknown field {name.strip()!r} (known: {_known()})")
-            renames[header.strip()] = name.strip()
-        return renames, None
-    if any("=" in item for item in items):
-        raise LayoutError("--columns: give either Header=field pairs or a list of fields")
-    unknown = [item for item in items if item and item not in INDEX]
-    if unknown or "start" not in items:
-        raise LayoutError(
-            f"--columns: unknown field(s) {', '.join(unknown)} (known: {_known()})"
-            if unknown
-            else "--columns: the layout needs a start column"
-        )
-    return {}, tuple(items)
-
-
-def _known() -> str:
-    return ", ".join(FIELDS)
-
-
-def _cp1252(data: bytes) -> str:
-    try:
-        return data.decode("cp1252")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
-
-
-def decode_fields(fields: list[str]) -> list[str]:
-    """Fields decoded with ``surrogateescape``: those with undecodable bytes redone as
-    cp1252 (latin-1 where cp1252 has no character)."""
-    out = []
-    for value in fields:
-        if not value.isascii():
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                value = _cp1252(value.encode("utf-8", "surrogateescape"))
-        out.append(value)
-    return out
-
-
-class LineParser:
-    """Turns physical lines of one file into raw CDR tuples or reasons for rejecting them."""
-
-    def __init__(self, renames: dict[str, str] | None = None, layout: Sequence[str] | None = None):
-        self.renames = renames or {}
-        self.fixed: Layout | None = _layout(layout) if layout else None
-        self.width = len(layout) if layout else 0
-        self.header: Layout | None = None
-        self.header_width = 0
-        self._width, self._make = -1, _CUSTOM[15]  # the last line's layout
-
-    def read_header(self, first: str) -> bool:
-        """Take ``first`` (the file's first line) as its header if it is one."""
-        if self.fixed is not None:
-            return False
-        names = _split(first)
-        if names is None:
-            return False
-        layout = header_layout(names, self.renames)
-        if layout is not None:
-            self.header, self.header_width = layout, len(names)
-            return True
-        if self.renames:
-            raise LayoutError("--columns renames header names, but the file has no header row")
-        return False
-
-    def forget(self) -> None:
-        """A new file starts: detect its layout again."""
-        self.header, self._width = None, -1
-
-    def cdr(self, fields: list[str]) -> Sequence[str] | str:
-        """The raw CDR in ``fields``, or why they are not one."""
-        make = self.layout(fields)
-        return make if isinstance(make, str) else make(fields)
-
-    def layout(self, fields: list[str]) -> Layout | str:
-        """The layout of ``fields``, or why they are not a CDR (see :meth:`cdr`)."""
-        n = len(fields)
-        if n == self._width:  # as the line before (derivation checks the values)
-            return self._make
-        found = self._detect(fields)
-        if not isinstance(found, str):
-            self._width, self._make = n, found
-        return found
-
-    def _detect(self, fields: list[str]) -> Layout | str:
-        n = len(fields)
-        if self.fixed is not None or self.header is not None:
-            width = self.width or self.header_width
-            make = self.fixed or self.header
-            assert make is not None
-            if n != width:
-                return f"expected {width} columns, found {n}"
-            return make
-        if n >= 16 and is_datetime(fields[9]) and is_datetime(fields[11]):
-            make = _CSV.get(n)
-            if make is None:
-                table = _CSV_UID if looks_like_uniqueid(fields[16]) else _CSV_USERFIELD
-                make = table.get(n)
-            if make is not None:
-                return make
-        if 15 <= n <= 19 and is_datetime(fields[8]) and is_datetime(fields[10]):
-            return _CUSTOM[n]
-        if n < 15:
-            return f"not an Asterisk CDR line: {n} columns"
-        return (
-            "not an Asterisk CDR line: no start and end times where cdr_csv or cdr_custom "
-            f"has them ({n} columns)"
-        )
-
-
-def _split(line: str) -> list[str] | None:
-    try:
-        return next(csv.reader([line]), [])
-    except csv.Error:
-        return None
-
-
-def split_line(line: str) -> list[str] | str:
-    """One physical line's fields, or why it is not CSV."""
-    try:
-        rows = list(csv.reader([line], strict=True))
-    except csv.Error as exc:
-        return f"bad CSV: {exc}"
-    return rows[0] if rows else []
-
+__all__ = ["CsvChunks", "ingest_csv"]
 
 _CLID = INDEX["clid"]
-
-
-def _learn_date_order(header: HeaderLayout, path: str) -> None:
-    """Take the day/month order of a layout's slashed dates from the whole file, before
-    any line is read: one order for all its lines (a first chunk of early days only would
-    otherwise be read month first, the rest day first)."""
-    if not header.needs_date_order():
-        return
-    file = LogFile.open(Path(path))
-    if file is None:
-        return
-    try:
-        while header.needs_date_order() and (data := file.read(CHUNK)):
-            header.learn(data.decode("utf-8", "replace"))
-    finally:
-        file.close()
 
 
 class CsvChunks:
@@ -255,7 +56,7 @@ class CsvChunks:
         self._skip_first = self.lines.read_header(text)
         header = self.lines.header
         if isinstance(header, HeaderLayout):
-            _learn_date_order(header, path)
+            learn_date_order(header, path)
 
     def parse(self, data: bytes, first_line: int) -> Batch:
         try:
