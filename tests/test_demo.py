@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine
 
 from cdrapi.demo import DemoSummary, _stream, generate
-from cdrapi.demo.records import COLUMNS, records
+from cdrapi.demo.records import DEMO_COLUMNS, records
 from cdrapi.store.engine import connect, read_version
 from cdrapi.store.schema import SECONDARY_INDEXES
 
@@ -349,6 +349,6 @@ def test_disposition_mix(demo: sqlite3.Connection) -> None:
 
 
 def test_columns_cover_the_record() -> None:
-    assert "id" not in COLUMNS and len(COLUMNS) == len(set(COLUMNS))
+    assert "id" not in DEMO_COLUMNS and len(DEMO_COLUMNS) == len(set(DEMO_COLUMNS))
     row = next(records(1, 10, [END]))
-    assert len(row) == len(COLUMNS)
+    assert len(row) == len(DEMO_COLUMNS)

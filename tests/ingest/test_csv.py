@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine
 
 from cdrapi.ingest import LayoutError, Options, Reject, ingest_csv
-from cdrapi.protocol.records import COLUMNS, record
+from cdrapi.protocol.records import RECORD_COLUMNS, record
 from cdrapi.settings import Settings
 from tests.ingest.conftest import FIXTURES, cdr_line, rows
 
@@ -18,7 +18,7 @@ REAL_CUSTOM = FIXTURES / "cdr_custom-Master.csv"
 
 
 def records(engine: Engine) -> list[dict[str, object]]:
-    return [record(row) for row in rows(engine, *COLUMNS)]
+    return [record(row) for row in rows(engine, *RECORD_COLUMNS)]
 
 
 def test_real_cdr_csv_file_every_line_one_record(store: Engine) -> None:

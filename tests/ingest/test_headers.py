@@ -13,7 +13,7 @@ from cdrapi.ingest import LayoutError, Options, Reject, ingest_csv
 from cdrapi.ingest.cdr import INDEX
 from cdrapi.ingest.files import CHUNK
 from cdrapi.ingest.layouts import LineParser
-from cdrapi.protocol.records import COLUMNS, record
+from cdrapi.protocol.records import RECORD_COLUMNS, record
 from tests.ingest.conftest import rows
 
 VENDORS = Path(__file__).parents[1] / "fixtures" / "vendors"
@@ -90,7 +90,7 @@ GROUPED = {
 
 
 def records(engine: Engine) -> list[dict[str, object]]:
-    return [record(row) for row in rows(engine, *COLUMNS)]
+    return [record(row) for row in rows(engine, *RECORD_COLUMNS)]
 
 
 def raw_cdrs(path: Path) -> list[dict[str, str]]:

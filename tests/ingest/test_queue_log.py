@@ -10,7 +10,7 @@ from sqlalchemy import Engine, select
 
 from cdrapi.ingest import Options, Reject, ingest_csv, ingest_queue_log
 from cdrapi.ingest.directory import directory_from
-from cdrapi.protocol.records import COLUMNS, record
+from cdrapi.protocol.records import RECORD_COLUMNS, record
 from cdrapi.settings import Settings
 from cdrapi.store.schema import queue_calls
 from tests.ingest.conftest import FIXTURES, rows
@@ -30,7 +30,7 @@ def _cdr(uid: str, status: str = "ANSWERED", duration: int = 140, bill: int = 10
 
 
 def _queue_fields(engine: Engine, uid: str) -> dict[str, object]:
-    found = [record(r) for r in rows(engine, *COLUMNS) if r[1] == uid]
+    found = [record(r) for r in rows(engine, *RECORD_COLUMNS) if r[1] == uid]
     assert len(found) == 1
     return {key: found[0][key] for key in FIELDS}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cdrapi.protocol.records import COLUMNS, RECORD_KEYS, duration_text, record
+from cdrapi.protocol.records import RECORD_COLUMNS, RECORD_KEYS, duration_text, record
 
 VENDOR_EXAMPLE_KEYS = (
     "id uniqueid linkedid time time_end caller_id source destination direction "
@@ -16,7 +16,7 @@ VENDOR_EXAMPLE_KEYS = (
 
 def test_keys_are_the_vendor_example_keys_in_order() -> None:
     assert list(RECORD_KEYS) == VENDOR_EXAMPLE_KEYS
-    assert len(COLUMNS) == 43
+    assert len(RECORD_COLUMNS) == 43
 
 
 def test_durations() -> None:
@@ -30,12 +30,12 @@ def test_durations() -> None:
 def test_record_types() -> None:
     row = [None] * 43
     row[0] = 29056
-    values = dict(zip(COLUMNS, range(43), strict=True))
+    values = dict(zip(RECORD_COLUMNS, range(43), strict=True))
     for column, seconds in (("billsec", 0), ("duration", 15)):
         row[values[column]] = seconds
-    row[COLUMNS.index("inbound_route_id")] = 4
-    row[COLUMNS.index("is_recovered")] = 1
-    row[COLUMNS.index("billsec")] = 61
+    row[RECORD_COLUMNS.index("inbound_route_id")] = 4
+    row[RECORD_COLUMNS.index("is_recovered")] = 1
+    row[RECORD_COLUMNS.index("billsec")] = 61
     row[RECORD_KEYS.index("bill_minutes")] = 61
     result = record(row)
     assert result["id"] == "29056"

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, event, func, select, text
 
 from cdrapi.store.bulk import bulk_load, ensure_indexes
-from cdrapi.store.calls import CALL_COLUMNS, insert_call_rows, insert_calls, write_batch
+from cdrapi.store.calls import STORED_COLUMNS, insert_call_rows, insert_calls, write_batch
 from cdrapi.store.checkpoints import read_checkpoint
 from cdrapi.store.directory import replace_directory
 from cdrapi.store.diskfull import DiskFull
@@ -81,7 +81,7 @@ def test_missing_columns_get_their_defaults(engine: Engine) -> None:
 
 
 def test_full_rows_and_unicode_round_trip(engine: Engine) -> None:
-    full = dict.fromkeys(CALL_COLUMNS)
+    full = dict.fromkeys(STORED_COLUMNS)
     full.update(call(3, user_fullname="Ștefan Lazăr", billsec=61, duration=70, ring_time=9))
     full.update(channel="", dstchannel="", caller_id="", channel_formatted="")
     full.update(dstchannel_formatted="", ivr_duration=0, hold_time=0)
@@ -95,7 +95,7 @@ def test_full_rows_and_unicode_round_trip(engine: Engine) -> None:
 def test_unknown_keys_are_rejected(engine: Engine, bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="not columns of calls"):
         insert_calls(engine, [call(1, **bad)])
-    full = dict.fromkeys(CALL_COLUMNS, "") | call(1) | bad
+    full = dict.fromkeys(STORED_COLUMNS, "") | call(1) | bad
     with pytest.raises(ValueError, match="not columns of calls"):
         insert_calls(engine, [full])
     assert ids(engine) == []

@@ -24,7 +24,7 @@ from itertools import islice
 from sqlalchemy import Engine, func, select
 
 from cdrapi.demo import directory
-from cdrapi.demo.records import COLUMNS, Row, records
+from cdrapi.demo.records import DEMO_COLUMNS, Row, records
 from cdrapi.producer import can_fork, produced
 from cdrapi.store.bulk import bulk_load
 from cdrapi.store.calls import insert_call_rows
@@ -79,7 +79,7 @@ def generate(
     with bulk_load(engine):
         producer = calls >= PROCESS_THRESHOLD and can_fork()
         records = _stream(seed, calls, dates, producer)
-        written = insert_call_rows(engine, COLUMNS, records, batch_size=BATCH)
+        written = insert_call_rows(engine, DEMO_COLUMNS, records, batch_size=BATCH)
     with engine.connect() as conn:
         first, last_id = conn.execute(
             select(func.min(calls_table.c.id), func.max(calls_table.c.id)).where(

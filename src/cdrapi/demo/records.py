@@ -1,6 +1,6 @@
 """The demo's records, made day by day from a run's tables.
 
-:func:`records` yields them in time order as tuples of :data:`COLUMNS`; each kind of
+:func:`records` yields them in time order as tuples of :data:`DEMO_COLUMNS`; each kind of
 event (:func:`_outbound`, :func:`_internal`, :func:`_reception`, :func:`_queued`)
 makes its legs' records with the day's ``emit`` (:func:`_recorder`).
 """
@@ -30,9 +30,9 @@ from cdrapi.demo.shape import (
     Tables,
     draw_tables,
 )
-from cdrapi.store.calls import CALL_COLUMNS
+from cdrapi.store.calls import STORED_COLUMNS
 
-__all__ = ["COLUMNS", "Row", "records"]
+__all__ = ["DEMO_COLUMNS", "Row", "records"]
 
 Row = tuple[Any, ...]
 
@@ -41,8 +41,10 @@ Row = tuple[Any, ...]
 CONTEXTS = ("from-pstn", "from-internal", "from-internal", "ext-queues", "from-internal-xfer")
 APPS = ("Dial", "Dial", "Dial", "Queue", "Dial")
 # The columns the demo fills (the others stay NULL), in the order of its tuples.
-COLUMNS = tuple(c for c in CALL_COLUMNS if c not in ("source_key", "userfield", "peeraccount"))
-_TIME, _RECOVERED = itemgetter(COLUMNS.index("time")), COLUMNS.index("is_recovered")
+DEMO_COLUMNS = tuple(
+    c for c in STORED_COLUMNS if c not in ("source_key", "userfield", "peeraccount")
+)
+_TIME, _RECOVERED = itemgetter(DEMO_COLUMNS.index("time")), DEMO_COLUMNS.index("is_recovered")
 
 
 Missed = tuple[int, str, int]  # (row index in its day, number, start) of a missed call
@@ -51,7 +53,7 @@ Emit = Callable[..., str]
 
 
 def records(seed: int, calls: int, dates: list[dt.date]) -> Iterator[Row]:
-    """Yield ``calls`` records over ``dates`` in time order, as tuples of ``COLUMNS``.
+    """Yield ``calls`` records over ``dates`` in time order, as tuples of ``DEMO_COLUMNS``.
 
     The steps: the run's tables (:func:`~cdrapi.demo.shape.draw_tables`), then day by
     day the day's events (:func:`_day`, each making its legs' records with the day's

@@ -1,6 +1,6 @@
 """The 43-field call record of SPEC §6, in the vendor's order and with its types.
 
-The store selects :data:`COLUMNS` (one per record key, in key order); :func:`record`
+The store selects :data:`RECORD_COLUMNS` (one per record key, in key order); :func:`record`
 turns such a row into the JSON object: ids as strings, durations as ``HH:MM:SS``,
 ``bill_minutes`` as a number, unknowns as ``null``.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["COLUMNS", "RECORD_KEYS", "duration_text", "record"]
+__all__ = ["RECORD_COLUMNS", "RECORD_KEYS", "duration_text", "record"]
 
 # (record key, store column). Durations are stored in seconds.
 _FIELDS = (
@@ -60,7 +60,8 @@ _FIELDS = (
 )
 
 RECORD_KEYS = tuple(key for key, _ in _FIELDS)
-COLUMNS = tuple(column for _, column in _FIELDS)
+#: The column of ``calls`` behind each record key, in key order.
+RECORD_COLUMNS = tuple(column for _, column in _FIELDS)
 
 _ID = RECORD_KEYS.index("id")
 _ROUTE_ID = RECORD_KEYS.index("inbound_route_id")
@@ -88,7 +89,7 @@ def duration_text(seconds: int | None) -> str:
 
 
 def record(row: Sequence[Any]) -> dict[str, Any]:
-    """One record from a row holding :data:`COLUMNS` in order."""
+    """One record from a row holding :data:`RECORD_COLUMNS` in order."""
     values = list(row)
     values[_ID] = str(values[_ID])
     route = values[_ROUTE_ID]

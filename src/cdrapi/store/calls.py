@@ -40,7 +40,7 @@ from cdrapi.store.search import index_new_rows
 from cdrapi.store.transaction import lock_writers, writing
 
 __all__ = [
-    "CALL_COLUMNS",
+    "STORED_COLUMNS",
     "ingested_calls",
     "insert_call_rows",
     "insert_calls",
@@ -50,10 +50,10 @@ __all__ = [
     "write_batch",
 ]
 
-#: The columns a producer may give, in table order (everything but ``id``).
-CALL_COLUMNS: tuple[str, ...] = tuple(c.name for c in calls.columns if c.name != "id")
+#: The stored columns of ``calls``: those a producer may give, in table order (all but ``id``).
+STORED_COLUMNS: tuple[str, ...] = tuple(c.name for c in calls.columns if c.name != "id")
 
-_COLUMN_SET = frozenset(CALL_COLUMNS)
+_COLUMN_SET = frozenset(STORED_COLUMNS)
 
 # Python's sqlite3 binds int, float and str directly but sends every other value, None
 # included, through its adapter lookup, which costs three times a plain bind when no
@@ -72,21 +72,21 @@ def _default(name: str) -> Any:
     return int(value) if value.isdigit() else value
 
 
-_DEFAULTS: dict[str, Any] = {name: _default(name) for name in CALL_COLUMNS}
+_DEFAULTS: dict[str, Any] = {name: _default(name) for name in STORED_COLUMNS}
 
 
 def _as_tuple(row: Mapping[str, Any], getter: itemgetter[Any]) -> tuple[Any, ...]:
-    """``row``'s values in :data:`CALL_COLUMNS` order, defaults for missing keys."""
+    """``row``'s values in :data:`STORED_COLUMNS` order, defaults for missing keys."""
     try:
         values: tuple[Any, ...] = getter(row)
     except KeyError:
         values = ()
-    if values and len(row) == len(CALL_COLUMNS):
+    if values and len(row) == len(STORED_COLUMNS):
         return values
     unknown = set(row) - _COLUMN_SET
     if unknown:
         raise ValueError(f"not columns of calls: {', '.join(sorted(map(str, unknown)))}")
-    return tuple(row[name] if name in row else _DEFAULTS[name] for name in CALL_COLUMNS)
+    return tuple(row[name] if name in row else _DEFAULTS[name] for name in STORED_COLUMNS)
 
 
 def insert_calls(
@@ -97,9 +97,9 @@ def insert_calls(
     A key that is not a column (``id`` included) is an error; a column left out gets its
     default (``""``, ``0`` or NULL).
     """
-    getter = itemgetter(*CALL_COLUMNS)
+    getter = itemgetter(*STORED_COLUMNS)
     tuples = (_as_tuple(row, getter) for row in rows)
-    return insert_call_rows(engine, CALL_COLUMNS, tuples, batch_size=batch_size)
+    return insert_call_rows(engine, STORED_COLUMNS, tuples, batch_size=batch_size)
 
 
 def insert_call_rows(

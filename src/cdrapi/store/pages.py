@@ -27,14 +27,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cdrapi.protocol.filters import CallFilters
 from cdrapi.protocol.pagination import PAGE_SIZE, page_count
-from cdrapi.protocol.records import COLUMNS
+from cdrapi.protocol.records import RECORD_COLUMNS
 from cdrapi.store.engine import StoreError, read_version, store_generation
 from cdrapi.store.queries import where_clauses
 from cdrapi.store.schema import calls
 
 __all__ = ["CallPages", "Page"]
 
-_SELECTED = [calls.c[column] for column in COLUMNS]
+_SELECTED = [calls.c[column] for column in RECORD_COLUMNS]
 _SORT_LIMIT = 200_000  # matches up to which a page sorts them instead of scanning by id
 
 
@@ -42,7 +42,7 @@ _SORT_LIMIT = 200_000  # matches up to which a page sorts them instead of scanni
 class Page:
     row_count: int
     page: int
-    rows: Sequence[Sequence[Any]]  # each holds COLUMNS, in order (id first)
+    rows: Sequence[Sequence[Any]]  # each holds RECORD_COLUMNS, in order (id first)
 
 
 @dataclass(slots=True)
