@@ -8,7 +8,7 @@ import time
 import click
 
 from cdrapi.cli.common import clean_errors, config_option, db_option
-from cdrapi.cli.store import STORE_ERRORS, settings
+from cdrapi.cli.settings import STORE_ERRORS, settings
 from cdrapi.store.engine import connect
 
 __all__ = ["demo"]

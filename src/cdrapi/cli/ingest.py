@@ -21,7 +21,7 @@ from typing import Any
 import click
 
 from cdrapi.cli.common import clean_errors, config_option, db_option, parse_duration
-from cdrapi.cli.store import STORE_ERRORS, settings
+from cdrapi.cli.settings import STORE_ERRORS, settings
 from cdrapi.ingest import (
     IngestError,
     Options,

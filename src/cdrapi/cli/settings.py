@@ -1,4 +1,5 @@
-"""What the commands that open the store share: the settings, and the errors to report."""
+"""The settings of a command that opens the store (the file and environment, its options
+winning where given), and the errors such a command reports as one line."""
 
 from __future__ import annotations
 
