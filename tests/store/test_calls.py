@@ -64,11 +64,13 @@ def test_a_batch_and_its_changes_commit_together_or_not_at_all(store: Writer) ->
     new = [row("a1", "2024-03-14 10:00:00")]
     batch: dict[str, Any] = {"checkpoint": ("csv:/x", "2"), "recovered": ["m1"], "cleared": ["m2"]}
     with pytest.raises(RuntimeError):
-        store.write_batch(COLUMNS, new, then=fails, **batch)
+        store.write_batch(COLUMNS, new, after_rows=fails, **batch)
     assert stored(store.engine) == before  # no row, no mark, no checkpoint
     assert store.load_checkpoint("csv:/x") == "1"
     seen: list[int] = []
-    new_rows = store.write_batch(COLUMNS, new, then=lambda _, first: seen.append(first), **batch)
+    new_rows = store.write_batch(
+        COLUMNS, new, after_rows=lambda _, first: seen.append(first), **batch
+    )
     assert new_rows == 1
     assert stored(store.engine) == {
         "m1": (1, "in no answer"),  # recovered

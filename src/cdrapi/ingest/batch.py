@@ -24,7 +24,7 @@ from cdrapi.ingest.row import ROW_FIELDS
 from cdrapi.ingest.summary import Summary
 from cdrapi.store.writer import Writer
 
-__all__ = ["After", "Batch", "Summary", "commit", "writer_for"]
+__all__ = ["AfterRows", "Batch", "Summary", "commit", "writer_for"]
 
 
 @dataclass
@@ -52,8 +52,8 @@ class Batch:
 
 
 #: What a source does in a batch's transaction after its rows and recoveries:
-#: ``after(conn, first_id, batch)`` (``first_id``: the lowest id of the new rows).
-After = Callable[[Connection, int, Batch], None]
+#: ``after_rows(conn, first_id, batch)`` (``first_id``: the lowest id of the new rows).
+AfterRows = Callable[[Connection, int, Batch], None]
 
 
 def writer_for(engine: Engine) -> Writer:
@@ -61,9 +61,11 @@ def writer_for(engine: Engine) -> Writer:
     return Writer(engine, ELSEWHERE)
 
 
-def commit(store: Writer, batch: Batch, rejects: RejectFile, after: After | None = None) -> int:
+def commit(
+    store: Writer, batch: Batch, rejects: RejectFile, after_rows: AfterRows | None = None
+) -> int:
     """Write ``batch``'s rejects, then its rows, recoveries and checkpoint in one
-    transaction (``after(conn, first_id, batch)`` runs in it too); return the new rows.
+    transaction (``after_rows(conn, first_id, batch)`` runs in it too); return the new rows.
 
     In the transaction, in this order: earlier rows recovered, missed calls stored by
     earlier runs called back, earlier rows not missed (all by the batch's lists), then,
@@ -72,7 +74,9 @@ def commit(store: Writer, batch: Batch, rejects: RejectFile, after: After | None
     :mod:`cdrapi.store.recovery`): NULL wins over 1, whichever came first.
     """
     rejects.write(batch.rejects)
-    then = None if after is None else (lambda conn, first_id: after(conn, first_id, batch))
+    hook = (
+        None if after_rows is None else (lambda conn, first_id: after_rows(conn, first_id, batch))
+    )
     return store.write_batch(
         ROW_FIELDS,
         batch.rows,
@@ -81,5 +85,5 @@ def commit(store: Writer, batch: Batch, rejects: RejectFile, after: After | None
         callbacks=batch.callbacks,
         cleared=batch.cleared,
         look_in_store=batch.look_in_store,
-        then=then,
+        after_rows=hook,
     )

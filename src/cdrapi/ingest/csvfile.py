@@ -206,7 +206,7 @@ def ingest_csv(
                 follow=follow,
                 rejects=rejects,
                 summary=Summary(),
-                after=queue_fields_for_new_calls(store),
+                after_rows=queue_fields_for_new_calls(store),
                 from_start=options.from_start,
                 stop=options.stop,
                 on_batch=options.progress,

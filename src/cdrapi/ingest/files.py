@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
-from cdrapi.ingest.batch import After, Batch, commit
+from cdrapi.ingest.batch import AfterRows, Batch, commit
 from cdrapi.ingest.checkpoint import Position, load_position, source_name
 from cdrapi.ingest.errors import Reject, SourceError
 from cdrapi.ingest.follow import FileTail, unread_lines
@@ -115,7 +115,7 @@ def run_files(
     follow: bool,
     rejects: RejectFile,
     summary: Summary,
-    after: After | None = None,
+    after_rows: AfterRows | None = None,
     from_start: bool = False,
     stop: threading.Event | None = None,
     on_batch: Callable[[Summary], None] | None = None,
@@ -136,7 +136,7 @@ def run_files(
         streams.append(file_batches(source, position, follow))
 
     def store(batch: Batch) -> None:
-        stored = commit(writer, batch, rejects, after)
+        stored = commit(writer, batch, rejects, after_rows)
         summary.add(batch.lines, stored, len(batch.rows), len(batch.rejects))
         summary.note(batch.directions, batch.warnings)
         summary.seconds = time.perf_counter() - started

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from cdrapi.ingest.batch import After, Batch
+from cdrapi.ingest.batch import AfterRows, Batch
 from cdrapi.ingest.directory import Directory
 from cdrapi.ingest.queue_events import Event
 from cdrapi.ingest.summary import Summary
@@ -98,14 +98,14 @@ def summarize(events: Sequence[Event], directory: Directory) -> dict[str, Any]:
     }
 
 
-def queue_fields_for_new_calls(store: Writer) -> After:
+def queue_fields_for_new_calls(store: Writer) -> AfterRows:
     """The hook of CDR sources: after CDRs are stored, give the new rows what queue_log
     already said of them."""
 
-    def after(conn: Connection, first_id: int, _batch: Batch) -> None:
+    def after_rows(conn: Connection, first_id: int, _batch: Batch) -> None:
         store.queue_fields_for_new_calls(conn, first_id)
 
-    return after
+    return after_rows
 
 
 class QueueFields:

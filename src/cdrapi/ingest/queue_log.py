@@ -160,7 +160,7 @@ def ingest_queue_log(
             follow=follow,
             rejects=rejects,
             summary=summary,
-            after=QueueFields(store, options.directory or Directory(), summary),
+            after_rows=QueueFields(store, options.directory or Directory(), summary),
             from_start=options.from_start,
             stop=options.stop,
             on_batch=options.progress,

@@ -150,7 +150,7 @@ def ingest_queue_log_table(
         store = options.prepare(engine)
         return poll_table(
             store, source, queue, rejects=rejects, summary=summary,
-            after=QueueFields(store, options.directory or Directory(), summary),
+            after_rows=QueueFields(store, options.directory or Directory(), summary),
             from_start=options.from_start, follow=follow, lookback=lookback,
             interval=interval, stop=options.stop, progress=options.progress,
         )  # fmt: skip

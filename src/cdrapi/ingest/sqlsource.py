@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
-from cdrapi.ingest.batch import After, Batch, commit
+from cdrapi.ingest.batch import AfterRows, Batch, commit
 from cdrapi.ingest.errors import SourceError
 from cdrapi.ingest.rejects import RejectFile
 from cdrapi.ingest.summary import Summary
@@ -105,7 +105,7 @@ def poll_table(
     *,
     rejects: RejectFile,
     summary: Summary,
-    after: After | None,
+    after_rows: AfterRows | None,
     from_start: bool,
     follow: bool,
     lookback: dt.timedelta,
@@ -137,7 +137,7 @@ def poll_table(
         for batch, watermark, copies in batches:  # the watermark after each batch
             rows.finish(batch)
             batch.checkpoint = (rows.name, dumps_position(clock, watermark, window))
-            stored = commit(store, batch, rejects, after)
+            stored = commit(store, batch, rejects, after_rows)
             summary.add(batch.lines, stored, len(batch.rows), len(batch.rejects))
             summary.note(batch.directions, batch.warnings)
             summary.duplicates += copies

@@ -149,7 +149,7 @@ def ingest_db(
         pbx.deriver, pbx.recovery = options.deriver(), options.recovery()
         return poll_table(
             pbx.store, source, pbx, rejects=rejects, summary=Summary(),
-            after=queue_fields_for_new_calls(pbx.store), from_start=options.from_start,
+            after_rows=queue_fields_for_new_calls(pbx.store), from_start=options.from_start,
             follow=follow, lookback=lookback, interval=interval, stop=options.stop,
             progress=options.progress,
         )  # fmt: skip

@@ -151,12 +151,12 @@ def write_batch(
     rows: Sequence[Sequence[Any]],
     *,
     checkpoint: tuple[str, str] | None = None,
-    then: Callable[[Connection, int], None] | None = None,
+    after_rows: Callable[[Connection, int], None] | None = None,
 ) -> int:
     """Insert ``rows`` (tuples of ``columns``) in one transaction; return how many are new.
 
     A row whose ``source_key`` is already stored is skipped. In the same transaction,
-    ``then(conn, first_id)`` runs (``first_id``: the lowest id the new rows can have) and
+    ``after_rows(conn, first_id)`` runs (``first_id``: the lowest id the new rows can have) and
     ``checkpoint`` (source, position) is saved, so both commit with the rows or not at all.
     """
     columns = tuple(columns)
@@ -183,8 +183,8 @@ def write_batch(
             )
             dicts = [dict(zip(columns, row, strict=True)) for row in rows]
             inserted = len(conn.execute(statement, dicts).all())
-        if then is not None:
-            then(conn, first_id)
+        if after_rows is not None:
+            after_rows(conn, first_id)
         if checkpoint is not None:
             save_checkpoint(conn, *checkpoint)
     return inserted

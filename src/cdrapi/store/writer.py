@@ -100,7 +100,7 @@ class Writer:
         callbacks: Collection[tuple[str, str, str]] = (),
         cleared: Sequence[str] = (),
         look_in_store: bool = False,
-        then: Hook | None = None,
+        after_rows: Hook | None = None,
     ) -> int:
         """Store ``rows`` (tuples of ``columns``; those whose key is stored are skipped)
         and what they change, in one transaction; return how many rows are new.
@@ -110,7 +110,7 @@ class Writer:
         ``callbacks`` (number, window start, time of the answer) called back, calls with
         keys ``cleared`` not missed; with ``look_in_store`` (and rows), the legs stored
         earlier of calls a new row answered and the new unanswered legs of calls
-        answered before (NULL wins over 1, whichever came first); then ``then(conn,
+        answered before (NULL wins over 1, whichever came first); then ``after_rows(conn,
         first_id)``; then the ``checkpoint`` (source, position).
         """
         statements = self.recovery_sql
@@ -122,10 +122,10 @@ class Writer:
             if look_in_store and rows:
                 run_recovery(conn, statements, "answered_now", [(first_id,)])
                 run_recovery(conn, statements, "answered_before", [(first_id,)])
-            if then is not None:
-                then(conn, first_id)
+            if after_rows is not None:
+                after_rows(conn, first_id)
 
-        return write_batch(self.engine, columns, rows, checkpoint=checkpoint, then=changes)
+        return write_batch(self.engine, columns, rows, checkpoint=checkpoint, after_rows=changes)
 
     def mark_recovered(self, conn: Connection, keys: Sequence[str]) -> None:
         """Mark the stored missed calls with ``keys`` recovered (``is_recovered`` 0 -> 1)."""
