@@ -40,7 +40,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from cdrapi.ingest import Options, csvfile
+from cdrapi.ingest import IngestRun, csvfile
 from cdrapi.server.app import create_app
 from cdrapi.settings import Settings
 from cdrapi.store.engine import connect
@@ -132,7 +132,7 @@ def cdrapi_import(csv_path: Path, db: Path) -> tuple[tuple[float, float], tuple[
     engine = connect(f"sqlite:///{db}")
     started, cpu = time.perf_counter(), cpu_seconds()
     try:
-        summary = csvfile.ingest_csv(engine, [csv_path], Options(rejects=None))
+        summary = csvfile.ingest_csv(engine, [csv_path], IngestRun(rejects=None))
     finally:
         csvfile.run_files = run_files  # type: ignore[assignment]
     done = (time.perf_counter() - started, cpu_seconds() - cpu)

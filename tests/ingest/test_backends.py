@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cdrapi.ingest import Options, ingest_csv, ingest_queue_log, rederive
+from cdrapi.ingest import IngestRun, ingest_csv, ingest_queue_log, rederive
 from cdrapi.ingest.directory import directory_from
 from cdrapi.store.engine import connect
 from tests.ingest.conftest import FIXTURES, append, cdr_line, rows
@@ -18,7 +18,7 @@ def test_csv_queue_log_and_rederive_on_each_backend(db_url: str, tmp_path: Path)
     first = ingest_csv(store, [master])
     assert (first.stored, first.duplicates) == (3, 0)
     again = ingest_csv(store, [master, FIXTURES / "cdr_csv-21col-Master.csv"],
-                       Options(from_start=True))  # fmt: skip
+                       IngestRun(from_start=True))  # fmt: skip
     assert (again.stored, again.duplicates) == (84, 3)
     # callback of the missed call, in a later run: marked recovered in the store
     append(master, cdr_line(4, src="0721000000", minute=30))
@@ -31,7 +31,7 @@ def test_csv_queue_log_and_rederive_on_each_backend(db_url: str, tmp_path: Path)
     )
     assert ingest_queue_log(store, queue_log).updated == 1
     directory = directory_from({"users": [{"extension": "101", "fullname": "Maria"}]})
-    assert rederive(store, Options(directory=directory)).updated == 88
+    assert rederive(store, IngestRun(directory=directory)).updated == 88
     second = rows(store, "uniqueid", "qname", "hold_time", "code", "user_fullname", "id")[1]
     assert second[:5] == ("1710000000.2", "suport", 4, "queue", "Maria")
     ids = [r[0] for r in rows(store, "id")]

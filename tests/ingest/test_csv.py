@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from cdrapi.ingest import LayoutError, Options, Reject, ingest_csv
+from cdrapi.ingest import IngestRun, LayoutError, Reject, ingest_csv
 from cdrapi.protocol.records import RECORD_COLUMNS, record
 from cdrapi.settings import Settings
 from tests.ingest.conftest import FIXTURES, cdr_line, rows
@@ -108,7 +108,7 @@ def test_columns_option_renames_or_lays_out(store: Engine, tmp_path: Path) -> No
 
 
 def test_gmt_times_are_converted_to_the_pbx_zone(store: Engine) -> None:
-    options = Options(Settings(timezone="Europe/Bucharest"))
+    options = IngestRun(Settings(timezone="Europe/Bucharest"))
     ingest_csv(store, [FIXTURES / "cdr_csv-18col-Master.csv"], options, gmt=True)
     assert records(store)[0]["time"] == "2024-03-14 11:28:44"  # UTC+2 in March
 
@@ -129,7 +129,7 @@ def test_bad_lines_are_rejected_with_file_and_line_and_the_import_goes_on(
                                 bad_lines[2], bad_lines[3], good[3]]))  # fmt: skip
     reported: list[Reject] = []
     reject_file = tmp_path / "rejects.txt"
-    summary = ingest_csv(store, [mixed], Options(rejects=reject_file, report=reported.append))
+    summary = ingest_csv(store, [mixed], IngestRun(rejects=reject_file, report=reported.append))
     assert (summary.stored, summary.rejected, summary.lines) == (4, 4, 8)
     assert [(r.file, r.line) for r in reported] == [(str(mixed), n) for n in (2, 4, 6, 7)]
     assert "columns" in reported[0].reason or "time" in reported[0].reason
@@ -150,7 +150,7 @@ def test_a_big_file_keeps_every_line_in_order(store: Engine, tmp_path: Path) -> 
     master.write_text("".join(lines))
     assert master.stat().st_size > 8 << 20
     reported: list[Reject] = []
-    summary = ingest_csv(store, [master], Options(report=reported.append))
+    summary = ingest_csv(store, [master], IngestRun(report=reported.append))
     assert (summary.lines, summary.stored, summary.rejected) == (45_000, 44_998, 2)
     assert [(r.line, "MAYBE" in r.reason) for r in reported] == [(20_001, False), (44_001, True)]
     kept = [n for n in range(45_000) if n not in (20_000, 44_000)]
@@ -167,7 +167,7 @@ def test_the_same_lines_twice_stay_one_record(store: Engine, tmp_path: Path) -> 
     shutil.copy(REAL_21, copy)
     ingest_csv(store, [copy])
     assert ingest_csv(store, [copy]).lines == 0  # resumed after the checkpoint: nothing new
-    again = ingest_csv(store, [copy], Options(from_start=True))
+    again = ingest_csv(store, [copy], IngestRun(from_start=True))
     assert (again.lines, again.stored, again.duplicates) == (84, 0, 84)
     other = tmp_path / "copy-of-Master.csv"  # the same CDRs under another name
     shutil.copy(REAL_21, other)
@@ -175,7 +175,7 @@ def test_the_same_lines_twice_stay_one_record(store: Engine, tmp_path: Path) -> 
     legacy = tmp_path / "16.csv"  # no uniqueid: the line itself is the key
     shutil.copy(FIXTURES / "cdr_csv-16col-Master.csv", legacy)
     assert ingest_csv(store, [legacy]).stored == 2
-    assert ingest_csv(store, [legacy], Options(from_start=True)).stored == 0
+    assert ingest_csv(store, [legacy], IngestRun(from_start=True)).stored == 0
     assert len(rows(store, "id")) == 86
 
 
@@ -210,7 +210,7 @@ def test_broken_quoting_in_a_caller_id_is_stored_and_warned(store: Engine, tmp_p
     master = tmp_path / "Master.csv"
     master.write_bytes(good[0] + broken + stray + good[3])
     reported: list[Reject] = []
-    summary = ingest_csv(store, [master], Options(report=reported.append))
+    summary = ingest_csv(store, [master], IngestRun(report=reported.append))
     assert (summary.stored, summary.rejected, reported) == (4, 0, [])
     assert [r["caller_id"] for r in records(store)[1:3]] == ['"Maria <101>', '"Jo"e" <102>']
     assert len(summary.warnings) == 2
@@ -220,7 +220,7 @@ def test_broken_quoting_in_a_caller_id_is_stored_and_warned(store: Engine, tmp_p
 
 def test_a_queue_log_or_cel_file_says_which_command_reads_it(store: Engine, tmp_path: Path) -> None:
     reported: list[Reject] = []
-    summary = ingest_csv(store, [FIXTURES / "queue_log"], Options(report=reported.append))
+    summary = ingest_csv(store, [FIXTURES / "queue_log"], IngestRun(report=reported.append))
     assert summary.stored == 0 and summary.rejected == len(reported) > 5
     hinted = [r for r in reported if r.reason.endswith("use `cdrapi ingest queue-log`")]
     assert len(hinted) == len(reported) - 1  # all but the fixture's "this is not a..." line
@@ -236,7 +236,7 @@ def test_a_queue_log_or_cel_file_says_which_command_reads_it(store: Engine, tmp_
         '"1710403210.700","","","",""\n'
     )
     reported.clear()
-    ingest_csv(store, [exported, cel], Options(report=reported.append))
+    ingest_csv(store, [exported, cel], IngestRun(report=reported.append))
     assert [r.line for r in reported] == [1, 2, 1]
     assert all("queue-log" in r.reason for r in reported[:2])
     assert "CEL" in reported[2].reason and "not read CEL yet" in reported[2].reason

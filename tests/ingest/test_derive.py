@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from cdrapi.ingest import DirectoryError, Options, ingest_csv, load_directory, rederive
+from cdrapi.ingest import DirectoryError, IngestRun, ingest_csv, load_directory, rederive
 from cdrapi.ingest.derive import format_channel
 from cdrapi.ingest.directory import directory_from
 from cdrapi.settings import Settings, load_settings
@@ -50,7 +50,7 @@ def test_direction_user_project_route_code(store: Engine, tmp_path: Path) -> Non
             data="vanzari,t,,,300",
         ),
     )
-    ingest_csv(store, [master], Options(directory=load_directory(CONFIG)))
+    ingest_csv(store, [master], IngestRun(directory=load_directory(CONFIG)))
     got = rows(store, "direction", "user_fullname", "user_id", "project", "inbound_route",
                "inbound_route_id", "code", "qname", "call_codes", "channel_formatted",
                "dstchannel_formatted")  # fmt: skip
@@ -131,7 +131,7 @@ def test_is_recovered_within_the_window_either_direction(store: Engine, tmp_path
         # called again 25 hours later: outside the 24 h window
         _line(5, "0721000002", "0312285000", trunk, agent, "ANSWERED", "2024-03-15 10:00:00"),
     )
-    ingest_csv(store, [master], Options(directory=load_directory(CONFIG)))
+    ingest_csv(store, [master], IngestRun(directory=load_directory(CONFIG)))
     assert [r[0] for r in rows(store, "is_recovered")] == [1, 0, 0, None, None]
     # the third caller gets through the next morning, in a later import: updated then
     append(master, _line(6, "0721000003", "0312285000", trunk, agent, "ANSWERED",
@@ -139,7 +139,7 @@ def test_is_recovered_within_the_window_either_direction(store: Engine, tmp_path
     ingest_csv(store, [master])
     assert [r[0] for r in rows(store, "is_recovered")] == [1, 0, 1, None, None, None]
     # a 48 h window, derived again: the second caller counts too
-    rederive(store, Options(Settings(recovered_window=48)))
+    rederive(store, IngestRun(Settings(recovered_window=48)))
     assert [r[0] for r in rows(store, "is_recovered")] == [1, 1, 1, None, None, None]
 
 
@@ -155,7 +155,7 @@ def test_rederive_after_a_directory_change(store: Engine, tmp_path: Path) -> Non
                    "project": 1}],
         "trunks": [{"channel": "PJSIP/orange"}],
     })  # fmt: skip
-    summary = rederive(store, Options(directory=directory))
+    summary = rederive(store, IngestRun(directory=directory))
     assert summary.updated == 2
     assert (
         rows(store, "direction", "user_fullname", "project")

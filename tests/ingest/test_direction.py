@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from cdrapi.ingest import Options, ingest_csv, rederive
+from cdrapi.ingest import IngestRun, ingest_csv, rederive
 from cdrapi.ingest.cdr import FIELDS, INDEX
 from cdrapi.ingest.derive import Deriver
 from cdrapi.ingest.direction import CALLS, Directions, call_type, context_kind
@@ -104,7 +104,7 @@ def test_rederive_keeps_directions_from_signs_it_cannot_see(store: Engine) -> No
     assert summary.directions == {"stored": 7, "did": 1}
     # configured trunks still decide, as at ingestion
     trunks = directory_from({"trunks": [{"channel": "PJSIP/vodafone"}]})
-    summary = rederive(store, Options(directory=trunks))
+    summary = rederive(store, IngestRun(directory=trunks))
     assert summary.directions == {"trunk": 8}
     assert dict(rows(store, "uniqueid", "direction"))["1715166000.21"] == "INTERNAL"
 

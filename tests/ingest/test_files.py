@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from cdrapi.ingest import Options, ingest_csv
+from cdrapi.ingest import IngestRun, ingest_csv
 from cdrapi.ingest.files import CHUNK
 from tests.ingest.conftest import append, cdr_line, rows, wait_for
 
@@ -26,11 +26,11 @@ def test_a_half_written_last_line_waits_for_the_next_run(store: Engine, tmp_path
     master = tmp_path / "Master.csv"
     second = cdr_line(2)
     append(master, cdr_line(1), second[:70])  # Asterisk is writing line 2
-    summary = ingest_csv(store, [master], Options(rejects=None))
+    summary = ingest_csv(store, [master], IngestRun(rejects=None))
     assert (summary.stored, summary.rejected, summary.left) == (1, 0, 1)
     assert "1 left for the next run" in str(summary)
     append(master, second[70:])  # its end
-    summary = ingest_csv(store, [master], Options(rejects=None))
+    summary = ingest_csv(store, [master], IngestRun(rejects=None))
     assert (summary.lines, summary.stored, summary.rejected, summary.left) == (1, 1, 0, 0)
     assert [uid for (uid,) in rows(store, "uniqueid")] == uids(1, 2)
 
@@ -42,20 +42,20 @@ def test_a_file_that_ends_without_a_newline_and_is_done_counts_its_last_line(
     append(export, cdr_line(1), cdr_line(2).rstrip("\n"))
     then = time.time() - 60  # written a minute ago: complete
     os.utime(export, (then, then))
-    summary = ingest_csv(store, [export], Options(rejects=None))
+    summary = ingest_csv(store, [export], IngestRun(rejects=None))
     assert (summary.stored, summary.rejected, summary.left) == (2, 0, 0)
 
 
 def test_rejects_read_again_are_not_appended_again(store: Engine, tmp_path: Path) -> None:
     master, rejects = tmp_path / "Master.csv", tmp_path / "rejects.txt"
     append(master, cdr_line(1), "garbage,line\n", "garbage,line\n", cdr_line(2))
-    ingest_csv(store, [master], Options(rejects=rejects))
+    ingest_csv(store, [master], IngestRun(rejects=rejects))
     assert rejects.read_text() == "garbage,line\n" * 2  # two lines, each once
-    summary = ingest_csv(store, [master], Options(rejects=rejects, from_start=True))
+    summary = ingest_csv(store, [master], IngestRun(rejects=rejects, from_start=True))
     assert summary.rejected == 2  # still reported
     assert rejects.read_text() == "garbage,line\n" * 2  # not appended again
     append(master, "other,garbage\n", "garbage,line\n")  # new lines, one equal to an old
-    ingest_csv(store, [master], Options(rejects=rejects))
+    ingest_csv(store, [master], IngestRun(rejects=rejects))
     assert rejects.read_text() == "garbage,line\n" * 2 + "other,garbage\ngarbage,line\n"
 
 
@@ -122,7 +122,7 @@ def test_an_error_in_the_parsing_process_comes_after_the_batches_before_it(
         out.write("".join(cdr_line(n) for n in range(3 * CHUNK // len(cdr_line(10**6)))))
     renames = "Ora=start,De la=src,Catre=dst,Stare=disposition,Durata=duration,Taxabil=billsec"
     with pytest.raises(LayoutError, match="the file has no header row"):
-        ingest_csv(store, [named, bare], Options(rejects=None), columns=renames)
+        ingest_csv(store, [named, bare], IngestRun(rejects=None), columns=renames)
     assert rows(store, "source") == [("0721000001",)]
     assert set(_children(os.getpid())) <= before  # the producer is reaped
 
@@ -132,7 +132,7 @@ def test_rejects_to_a_device_or_a_full_disk(store: Engine, tmp_path: Path) -> No
 
     master = tmp_path / "Master.csv"
     append(master, cdr_line(1), "garbage,line\n")
-    ingest_csv(store, [master], Options(rejects="/dev/null"))  # a device: not read first
+    ingest_csv(store, [master], IngestRun(rejects="/dev/null"))  # a device: not read first
     append(master, "more,garbage\n")
     with pytest.raises(SourceError, match="the disk holding /dev/full is full"):
-        ingest_csv(store, [master], Options(rejects="/dev/full"))
+        ingest_csv(store, [master], IngestRun(rejects="/dev/full"))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select
 
-from cdrapi.ingest import Options, ingest_csv, ingest_queue_log
+from cdrapi.ingest import IngestRun, ingest_csv, ingest_queue_log
 from cdrapi.ingest.checkpoint import Position
 from cdrapi.ingest.follow import Chunk, FileTail
 from cdrapi.settings import Settings
@@ -24,14 +24,14 @@ from cdrapi.store.schema import queue_calls
 from tests.conftest import running
 from tests.ingest.conftest import TOKEN, api, append, cdr_line, rows, wait_for
 
-Ingest = Callable[[Engine, Path, Options], object]
+Ingest = Callable[[Engine, Path, IngestRun], object]
 
 
-def _csv(engine: Engine, path: Path, options: Options) -> object:
+def _csv(engine: Engine, path: Path, options: IngestRun) -> object:
     return ingest_csv(engine, [path], options, follow=True)
 
 
-def _queue_log(engine: Engine, path: Path, options: Options) -> object:
+def _queue_log(engine: Engine, path: Path, options: IngestRun) -> object:
     return ingest_queue_log(engine, path, options, follow=True)
 
 
@@ -43,7 +43,7 @@ def following(engine: Engine, path: Path, ingest: Ingest = _csv) -> Iterator[Non
 
     def run() -> None:
         try:
-            ingest(engine, path, Options(rejects=None, stop=stop))
+            ingest(engine, path, IngestRun(rejects=None, stop=stop))
         except BaseException as exc:
             errors.append(exc)
 
@@ -163,7 +163,7 @@ def test_a_restart_resumes_the_rotated_file_too(store: Engine, tmp_path: Path) -
         # while it is down: a late line in the rotated file, a new one in the new file
         writer.write(cdr_line(3))
     append(master, cdr_line(4))
-    summary = ingest_csv(store, [master], Options(rejects=None))
+    summary = ingest_csv(store, [master], IngestRun(rejects=None))
     assert (summary.lines, summary.stored, summary.duplicates) == (2, 2, 0)
     assert stored(store) == uids(1, 2, 3, 4)
 
@@ -173,14 +173,14 @@ def test_a_run_after_a_rotation_reads_the_old_file_then_the_new_one(
 ) -> None:
     master = tmp_path / "Master.csv"
     append(master, cdr_line(1))
-    ingest_csv(store, [master], Options(rejects=None))
+    ingest_csv(store, [master], IngestRun(rejects=None))
     append(master, cdr_line(2))
     master.rename(tmp_path / "Master.csv.1")
     append(master, cdr_line(3))
-    assert ingest_csv(store, [master], Options(rejects=None)).stored == 2
+    assert ingest_csv(store, [master], IngestRun(rejects=None)).stored == 2
     assert [uid for (uid,) in rows(store, "uniqueid")] == uids(1, 2, 3)  # in this order
     append(master, cdr_line(4))
-    assert ingest_csv(store, [master], Options(rejects=None)).stored == 1
+    assert ingest_csv(store, [master], IngestRun(rejects=None)).stored == 1
     assert stored(store) == uids(1, 2, 3, 4)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from cdrapi.ingest import LayoutError, Options, Reject, ingest_csv
+from cdrapi.ingest import IngestRun, LayoutError, Reject, ingest_csv
 from cdrapi.ingest.cdr import INDEX
 from cdrapi.ingest.files import CHUNK
 from cdrapi.ingest.layouts import LineParser
@@ -113,7 +113,7 @@ def test_every_vendor_fixture_is_covered() -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_vendor_export_every_line_stored_with_its_fields(store: Engine, name: str) -> None:
     reported: list[Reject] = []
-    summary = ingest_csv(store, [VENDORS / name], Options(rejects=None, report=reported.append))
+    summary = ingest_csv(store, [VENDORS / name], IngestRun(rejects=None, report=reported.append))
     assert reported == [] and summary.rejected == 0
     found = records(store)
     got = [

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from cdrapi.ingest import Options, ingest_csv, ingest_queue_log, load_directory
+from cdrapi.ingest import IngestRun, ingest_csv, ingest_queue_log, load_directory
 from cdrapi.ingest.files import CHUNK
 from cdrapi.settings import Settings
 from cdrapi.store.engine import connect
@@ -79,9 +79,9 @@ def filler(size: int) -> str:
     return "".join(lines)
 
 
-def counting(batches: list[int]) -> Options:
-    """Options that count the batches a run commits."""
-    return Options(directory=DIRECTORY, progress=lambda _summary: batches.append(1))
+def counting(batches: list[int]) -> IngestRun:
+    """IngestRun that count the batches a run commits."""
+    return IngestRun(directory=DIRECTORY, progress=lambda _summary: batches.append(1))
 
 
 def test_in_one_batch(store: Engine, tmp_path: Path) -> None:
@@ -113,7 +113,7 @@ def test_legs_across_two_runs(db_url: str, tmp_path: Path) -> None:
     store = connect(db_url)
     master = tmp_path / "Master.csv"
     append(master, PART1)
-    ingest_csv(store, [master], Options(directory=DIRECTORY))
+    ingest_csv(store, [master], IngestRun(directory=DIRECTORY))
     first = outcome(store)
     assert first[(A, 100)] == (0, "in no answer") and first[(B, 110)] == (0, "in no answer")
     append(master, PART2)
@@ -143,7 +143,7 @@ def test_follow_across_polls(store: Engine, tmp_path: Path) -> None:
 
     def run() -> None:
         try:
-            ingest_csv(store, [master], Options(directory=DIRECTORY, stop=stop), follow=True)
+            ingest_csv(store, [master], IngestRun(directory=DIRECTORY, stop=stop), follow=True)
         except BaseException as exc:
             errors.append(exc)
 
@@ -164,7 +164,7 @@ def test_queue_log_abandoned_calls_stay_missed(store: Engine, tmp_path: Path) ->
     call: 0), Q was answered by 102 (101's leg is not missed), whichever comes first."""
     master = tmp_path / "Master.csv"
     append(master, PART1, PART2)
-    ingest_csv(store, [master], Options(directory=DIRECTORY))
+    ingest_csv(store, [master], IngestRun(directory=DIRECTORY))
     ingest_queue_log(store, MISSED / "queue_log")
     abandoned = {**EXPECTED}
     for seq in (130, 131, 133):
@@ -172,7 +172,7 @@ def test_queue_log_abandoned_calls_stay_missed(store: Engine, tmp_path: Path) ->
     assert outcome(store) == abandoned
     other = connect(f"sqlite:///{tmp_path / 'other.db'}")
     ingest_queue_log(other, MISSED / "queue_log")
-    ingest_csv(other, [master], Options(directory=DIRECTORY))
+    ingest_csv(other, [master], IngestRun(directory=DIRECTORY))
     assert outcome(other) == abandoned
     other.dispose()
 
@@ -182,7 +182,7 @@ def test_through_the_api(tmp_path: Path) -> None:
     engine = connect(settings.db)
     master = tmp_path / "Master.csv"
     append(master, PART1)
-    ingest_csv(engine, [master], Options(directory=DIRECTORY))
+    ingest_csv(engine, [master], IngestRun(directory=DIRECTORY))
     append(master, PART2)
     ingest_csv(engine, [master])
     with running(settings) as base:

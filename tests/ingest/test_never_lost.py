@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cdrapi.ingest import Options, ingest_csv
+from cdrapi.ingest import IngestRun, ingest_csv
 from cdrapi.store.engine import connect
 from tests.ingest.conftest import cdr_line, wait_for
 
@@ -124,7 +124,7 @@ def _a_day(tmp_path: Path, services: list[subprocess.Popen[bytes]]) -> None:
     engine = connect(f"sqlite:///{db}")
 
     def cron() -> None:
-        summary = ingest_csv(engine, [pbx.master], Options(rejects=tmp_path / "rejects.txt"))
+        summary = ingest_csv(engine, [pbx.master], IngestRun(rejects=tmp_path / "rejects.txt"))
         assert summary.rejected == 0 and summary.warnings == [], summary
 
     # morning: cron runs, one of them while a line is being written

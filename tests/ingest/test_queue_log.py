@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
-from cdrapi.ingest import Options, Reject, ingest_csv, ingest_queue_log
+from cdrapi.ingest import IngestRun, Reject, ingest_csv, ingest_queue_log
 from cdrapi.ingest.directory import directory_from
 from cdrapi.protocol.records import RECORD_COLUMNS, record
 from cdrapi.settings import Settings
@@ -65,22 +65,22 @@ DIRECTORY = directory_from({"users": [{"extension": "102", "fullname": "Maria Io
 def test_queue_log_after_the_cdrs_updates_them(store: Engine, tmp_path: Path) -> None:
     master = tmp_path / "Master.csv"
     _write_cdrs(master)
-    ingest_csv(store, [master], Options(directory=DIRECTORY))
+    ingest_csv(store, [master], IngestRun(directory=DIRECTORY))
     reported: list[Reject] = []
-    summary = ingest_queue_log(store, QUEUE_LOG, Options(report=reported.append))
+    summary = ingest_queue_log(store, QUEUE_LOG, IngestRun(report=reported.append))
     assert [(r.line, r.reason[:8]) for r in reported] == [(12, "expected")]
     assert summary.updated == 4 and summary.lines == 20
     _check(store)
 
 
 def test_cdrs_after_the_queue_log_get_its_fields(store: Engine, tmp_path: Path) -> None:
-    ingest_queue_log(store, QUEUE_LOG, Options(directory=DIRECTORY, rejects=None))
+    ingest_queue_log(store, QUEUE_LOG, IngestRun(directory=DIRECTORY, rejects=None))
     master = tmp_path / "Master.csv"
     _write_cdrs(master)
     ingest_csv(store, [master])
     _check(store)
     # the same queue_log read again changes nothing
-    ingest_queue_log(store, QUEUE_LOG, Options(from_start=True))
+    ingest_queue_log(store, QUEUE_LOG, IngestRun(from_start=True))
     _check(store)
 
 
@@ -105,9 +105,9 @@ def test_csv_exports_of_the_queue_log_table(store: Engine, tmp_path: Path, expor
     header, they give the same fields, and the same instants, as the pipe file."""
     master = tmp_path / "Master.csv"
     _write_cdrs(master)
-    ingest_csv(store, [master], Options(directory=DIRECTORY))
+    ingest_csv(store, [master], IngestRun(directory=DIRECTORY))
     reported: list[Reject] = []
-    options = Options(Settings(timezone="Europe/Bucharest"), report=reported.append)
+    options = IngestRun(Settings(timezone="Europe/Bucharest"), report=reported.append)
     summary = ingest_queue_log(store, EXPORTS / export, options)
     assert [(r.line, r.reason[:8]) for r in reported] == [(13, "expected")]
     assert summary.updated == 4 and summary.lines == 20  # as the pipe file: the header no line

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from cdrapi.ingest import Options, Reject, SourceError, ingest_csv
+from cdrapi.ingest import IngestRun, Reject, SourceError, ingest_csv
 from cdrapi.ingest.queue_log_table import ingest_queue_log_table
 from cdrapi.ingest.sqltable import source_url
 from cdrapi.settings import Settings
@@ -69,7 +69,7 @@ def _insert(engine: Engine, table: str, rows: list[dict[str, Any]]) -> None:
 def _store_cdrs(store: Engine, tmp_path: Path) -> None:
     master = tmp_path / "Master.csv"
     _write_cdrs(master)
-    ingest_csv(store, [master], Options(directory=DIRECTORY))
+    ingest_csv(store, [master], IngestRun(directory=DIRECTORY))
 
 
 @pytest.fixture(params=["mariadb", "postgresql", "sqlite"])
@@ -97,7 +97,7 @@ def test_the_table_gives_what_the_file_gives(
     _store_cdrs(store, tmp_path)
     _insert(pbx, table, _rows(events[:10], style))  # up to the EXITWITHKEY call's start
     reported: list[Reject] = []
-    options = Options(Settings(timezone=ZONE), report=reported.append)
+    options = IngestRun(Settings(timezone=ZONE), report=reported.append)
     first = ingest_queue_log_table(store, url, options, table_name=table)
     assert (first.lines, first.rejected, first.updated) == (10, 0, 4)
     _insert(pbx, table, _rows(events[10:], style))
@@ -121,7 +121,7 @@ def test_follow_and_a_row_without_time(mariadb: MariaDB, store: Engine, tmp_path
     _insert(pbx, "queuelog", [*_rows(events[:5], "data1"), no_time])
     reported: list[Reject] = []
     stop = threading.Event()
-    options = Options(Settings(timezone=ZONE), report=reported.append, stop=stop)
+    options = IngestRun(Settings(timezone=ZONE), report=reported.append, stop=stop)
     thread = threading.Thread(
         target=ingest_queue_log_table,
         args=(store, url, options),

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from cdrapi.ingest import Options, SourceError, ingest_csv
+from cdrapi.ingest import IngestRun, SourceError, ingest_csv
 from cdrapi.ingest.rotation import rotations
 from tests.ingest.conftest import append, cdr_line, rows
 
@@ -36,7 +36,7 @@ def stored(engine: Engine) -> list[str]:
 
 
 def run(engine: Engine, path: Path) -> object:
-    return ingest_csv(engine, [path], Options(rejects=None))
+    return ingest_csv(engine, [path], IngestRun(rejects=None))
 
 
 def compress(path: Path, target: Path) -> None:

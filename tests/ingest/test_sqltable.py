@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from cdrapi.ingest import Options, Reject, SourceError, ingest_db
+from cdrapi.ingest import IngestRun, Reject, SourceError, ingest_db
 from cdrapi.ingest.directory import directory_from
 from cdrapi.ingest.sqltable import source_url
 from cdrapi.settings import Settings
@@ -102,7 +102,7 @@ def test_freepbx_table_on_mariadb(
          "inbound_routes": [{"id": 9, "did": "0312285000", "name": "Linie suport", "project": 3}]}
     )  # fmt: skip
     settings = Settings(recordings_dir=str(tmp_path / "monitor"), public_url="https://pbx.example")
-    summary = ingest_db(store, url, Options(settings, directory))
+    summary = ingest_db(store, url, IngestRun(settings, directory))
     assert (summary.stored, summary.rejected) == (2, 0)
     got = rows(store, "uniqueid", "sequence", "time", "inbound_route", "inbound_route_id",
                "project", "recording_file", "recording_url", "amaflags", "caller_id",
@@ -113,8 +113,8 @@ def test_freepbx_table_on_mariadb(
         "DOCUMENTATION", '"Client 1" <0721000001>', "0312285000",
     )  # fmt: skip
     assert got[1][9] == '"Ș. Brâncuși" <0721000002>' and got[1][6] is None
-    assert ingest_db(store, url, Options(settings, directory)).stored == 0  # nothing new
-    assert ingest_db(store, url, Options(settings, from_start=True)).stored == 0  # no doubles
+    assert ingest_db(store, url, IngestRun(settings, directory)).stored == 0  # nothing new
+    assert ingest_db(store, url, IngestRun(settings, from_start=True)).stored == 0  # no doubles
 
 
 @pytest.fixture(params=["mariadb", "postgresql"])
@@ -139,7 +139,7 @@ def test_a_row_that_commits_late_is_not_skipped(pbx_url: tuple[str, Engine], sto
     _insert(late, [_row(1, "2024-03-14 10:00:00", status)])  # a long call, not committed yet
     with pbx.begin() as conn:
         _insert(conn, [_row(2, "2024-03-14 10:20:00", status)])
-    options = Options(Settings(timezone="UTC"))
+    options = IngestRun(Settings(timezone="UTC"))
     assert ingest_db(store, url, options).stored == 1
     late_tx.commit()
     late.close()
@@ -161,7 +161,7 @@ def test_postgres_integer_dispositions_and_timestamptz(
             _row(2, "2024-03-14 08:01:00+00", 0), _row(3, "2024-03-14 08:02:00+00", 4),
             _row(4, "2024-03-14 08:03:00+00", 2), _row(5, "2024-03-14 08:04:00+00", 16),
         ])  # fmt: skip
-    ingest_db(store, url, Options(Settings(timezone="Europe/Bucharest")))
+    ingest_db(store, url, IngestRun(Settings(timezone="Europe/Bucharest")))
     got = rows(store, "time", "call_status", "amaflags")
     assert got[0] == ("2024-03-14 10:00:00", "ANSWERED", "DOCUMENTATION")  # UTC+2
     assert [r[1] for r in got] == ["ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION"]
@@ -175,7 +175,7 @@ def test_sqlite_table_and_follow(store: Engine, tmp_path: Path) -> None:
         conn.execute(text(SQLITE))
         _insert(conn, [_row(1, "2024-03-14 10:00:00", amaflags="BILLING")])
     stop = threading.Event()
-    options = Options(Settings(), stop=stop)
+    options = IngestRun(Settings(), stop=stop)
     thread = threading.Thread(
         target=ingest_db, args=(store, url, options), kwargs={"follow": True, "interval": 0.1}
     )
@@ -210,7 +210,7 @@ def test_every_row_read_is_a_line_once(freepbx: tuple[str, Engine], store: Engin
         _insert(conn, [_row(1, "2024-03-14 10:00:00", sequence=1), twice, twice, twice,
                        _row(2, "2024-03-14 10:01:00", "WHATEVER", sequence=2)])  # fmt: skip
     reported: list[Reject] = []
-    options = Options(Settings(timezone="UTC"), report=reported.append)
+    options = IngestRun(Settings(timezone="UTC"), report=reported.append)
     first = ingest_db(store, url, options)
     assert (first.lines, first.stored, first.duplicates, first.rejected) == (5, 2, 2, 1)
     assert sum(first.directions.values()) == 2  # each derived row's sign, as files have it

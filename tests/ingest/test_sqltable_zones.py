@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from cdrapi.ingest import Options, ingest_db
+from cdrapi.ingest import IngestRun, ingest_db
 from cdrapi.ingest.sqltable import source_url
 from cdrapi.settings import Settings
 from cdrapi.store.checkpoints import read_checkpoint, save_checkpoint
@@ -76,7 +76,9 @@ def _pbx(request: pytest.FixtureRequest, kind: str, zone: str) -> Pbx:
     return pbx
 
 
-def _follow(store: Engine, pbx: Pbx, options: Options, expect: int, *more: tuple[str, int]) -> None:
+def _follow(
+    store: Engine, pbx: Pbx, options: IngestRun, expect: int, *more: tuple[str, int]
+) -> None:
     """``--follow`` picks up ``more`` rows (``expect`` calls stored in all)."""
     stop = threading.Event()
     options.stop = stop
@@ -101,7 +103,7 @@ def test_new_rows_are_found_east_and_west_of_utc(
     request: pytest.FixtureRequest, kind: str, zone: str, store: Engine
 ) -> None:
     pbx = _pbx(request, kind, zone)
-    options = Options(Settings(timezone=zone))
+    options = IngestRun(Settings(timezone=zone))
     pbx.add(("2024-03-14 15:00:00", 0), ("2024-03-14 15:05:00", 0))
     assert ingest_db(store, pbx.url, options, lookback=MINUTE).stored == 2
     pbx.add(("2024-03-14 15:06:00", 0))  # after the first run, a minute later
@@ -121,7 +123,7 @@ def test_the_fall_back_hour_loses_and_doubles_nothing(
     request: pytest.FixtureRequest, kind: str, store: Engine
 ) -> None:
     pbx = _pbx(request, kind, NEW_YORK)
-    options = Options(Settings(timezone=NEW_YORK))
+    options = IngestRun(Settings(timezone=NEW_YORK))
     # 2026-11-01 in New York: 01:59:59 EDT is followed by 01:00:00 EST
     pbx.add(("2026-11-01 00:50:00", 0), ("2026-11-01 01:10:00", 0), ("2026-11-01 01:30:00", 0))
     assert ingest_db(store, pbx.url, options, lookback=MINUTE).stored == 3
@@ -138,7 +140,7 @@ def test_the_fall_back_hour_loses_and_doubles_nothing(
     assert sorted(time[11:16] for _, time in got) == [
         "00:50", "01:00", "01:05", "01:10", "01:30", "01:30", "01:40", "01:50", "02:10"
     ]  # fmt: skip
-    again = ingest_db(store, pbx.url, Options(Settings(timezone=NEW_YORK), from_start=True))
+    again = ingest_db(store, pbx.url, IngestRun(Settings(timezone=NEW_YORK), from_start=True))
     assert (again.lines, again.stored, again.duplicates) == (9, 0, 9)
     pbx.engine.dispose()
 
@@ -147,7 +149,7 @@ def test_a_checkpoint_of_the_old_form_still_resumes(
     request: pytest.FixtureRequest, store: Engine
 ) -> None:
     pbx = _pbx(request, "timestamptz", TASHKENT)
-    options = Options(Settings(timezone=TASHKENT))
+    options = IngestRun(Settings(timezone=TASHKENT))
     pbx.add(("2024-03-14 15:00:00", 0), ("2024-03-14 15:05:00", 0))
     ingest_db(store, pbx.url, options, lookback=MINUTE)
     (name,) = _checkpoint_names(store)

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cdrapi.ingest import Options, ingest_csv
+from cdrapi.ingest import IngestRun, ingest_csv
 from cdrapi.server.recordings import sign, signed_path
 from cdrapi.settings import Settings
 from cdrapi.store.engine import connect
@@ -50,7 +50,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     )  # fmt: skip
     master = tmp / "Master.csv"
     append(master, cdr_line(1), cdr_line(3))
-    ingest_csv(connect(settings.db), [master], Options(settings))
+    ingest_csv(connect(settings.db), [master], IngestRun(settings))
     return settings
 
 

@@ -24,7 +24,7 @@ from cdrapi.cli.common import clean_errors, config_option, db_option, parse_dura
 from cdrapi.cli.settings import STORE_ERRORS, settings
 from cdrapi.ingest import (
     IngestError,
-    Options,
+    IngestRun,
     Reject,
     ingest_csv,
     ingest_db,
@@ -96,12 +96,12 @@ def _options(config: str | None, db: str | None, rejects: str | None, from_start
             click.echo(f"rejected {reject}", err=True)
 
     stop = threading.Event()
-    options = Options(chosen, directory, rejects, report, from_start=from_start, stop=stop)
+    options = IngestRun(chosen, directory, rejects, report, from_start=from_start, stop=stop)
     return engine, options
 
 
 def _run(
-    options: Options, follow: bool, work: Callable[[], Summary], max_rejects: float = 1.0
+    options: IngestRun, follow: bool, work: Callable[[], Summary], max_rejects: float = 1.0
 ) -> None:
     """Run ``work`` and end with its summary line; exit non-zero when it failed (see
     :meth:`Summary.failed`). When following, report each batch and stop cleanly on a

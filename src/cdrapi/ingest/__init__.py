@@ -24,13 +24,13 @@ One module per source, the rest named by what they hold::
     batch.py       a batch and its one-transaction commit (through the store's Writer)
     summary.py     what a run did, its summary line and exit status
     rejects.py     the reject file
-    options.py     what a run is told (settings, directory, reporting)
+    run.py         one ingestion run: what it is told (settings, directory, reporting)
     rederive.py    deriving stored calls again
     errors.py      the exception tree
 
 Each import is resumable and idempotent: rows are keyed (uniqueid and sequence, or the
 whole line) so the same CDR stays one record, and each batch commits with its checkpoint.
-A run makes one :class:`cdrapi.store.writer.Writer` (:meth:`Options.prepare`) and hands
+A run makes one :class:`cdrapi.store.writer.Writer` (:meth:`IngestRun.prepare`) and hands
 it plain values; no module here builds SQL on the store's tables
 (tests/test_ingest_boundary.py), and no source imports another.
 """
@@ -38,18 +38,18 @@ it plain values; no module here builds SQL on the store's tables
 from cdrapi.ingest.csvfile import ingest_csv
 from cdrapi.ingest.directory import Directory, load_directory
 from cdrapi.ingest.errors import DirectoryError, IngestError, LayoutError, Reject, SourceError
-from cdrapi.ingest.options import Options
 from cdrapi.ingest.queue_log import ingest_queue_log
 from cdrapi.ingest.queue_log_table import ingest_queue_log_table
 from cdrapi.ingest.rederive import rederive
+from cdrapi.ingest.run import IngestRun
 from cdrapi.ingest.sqltable import ingest_db
 
 __all__ = [
     "Directory",
     "DirectoryError",
     "IngestError",
+    "IngestRun",
     "LayoutError",
-    "Options",
     "Reject",
     "SourceError",
     "ingest_csv",

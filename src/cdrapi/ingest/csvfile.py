@@ -31,9 +31,9 @@ from cdrapi.ingest.layouts import (
     split_line,
 )
 from cdrapi.ingest.lookalikes import other_source
-from cdrapi.ingest.options import Options
 from cdrapi.ingest.queue_fields import queue_fields_for_new_calls
 from cdrapi.ingest.recovery import Recovery
+from cdrapi.ingest.run import IngestRun
 from cdrapi.ingest.summary import Summary
 
 __all__ = ["CsvChunks", "ingest_csv"]
@@ -172,7 +172,7 @@ class CsvChunks:
 def ingest_csv(
     engine: Engine,
     paths: Sequence[str | Path],
-    options: Options | None = None,
+    options: IngestRun | None = None,
     *,
     follow: bool = False,
     gmt: bool = False,
@@ -184,7 +184,7 @@ def ingest_csv(
     ``follow``, the files are tailed until ``options.stop`` is set. ``gmt``: the file's
     times are UTC (cdr_csv ``usegmtime``) and are converted to the configured time zone.
     """
-    options = options or Options()
+    options = options or IngestRun()
     renames, layout = parse_columns_option(columns)
     store = options.prepare(engine)
     rejects = options.reject_file()

@@ -46,9 +46,9 @@ from cdrapi.ingest.batch import Batch
 from cdrapi.ingest.directory import Directory
 from cdrapi.ingest.errors import Reject
 from cdrapi.ingest.files import FileSource, run_files
-from cdrapi.ingest.options import Options
 from cdrapi.ingest.queue_events import call_event, event_data, queue_columns
 from cdrapi.ingest.queue_fields import QueueFields
+from cdrapi.ingest.run import IngestRun
 from cdrapi.ingest.summary import Summary
 
 __all__ = ["QueueChunks", "epoch_of", "ingest_queue_log"]
@@ -144,11 +144,11 @@ class QueueChunks:
 
 
 def ingest_queue_log(
-    engine: Engine, path: str | Path, options: Options | None = None, *, follow: bool = False
+    engine: Engine, path: str | Path, options: IngestRun | None = None, *, follow: bool = False
 ) -> Summary:
     """Import an Asterisk ``queue_log`` file or a CSV export of a queue_log table
     (following it with ``follow``)."""
-    options = options or Options()
+    options = options or IngestRun()
     store = options.prepare(engine)
     summary = Summary()
     rejects = options.reject_file()

@@ -33,9 +33,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from cdrapi.ingest.batch import Batch
 from cdrapi.ingest.directory import Directory
 from cdrapi.ingest.errors import Reject, SourceError
-from cdrapi.ingest.options import Options
 from cdrapi.ingest.queue_events import call_event, event_data, queue_columns
 from cdrapi.ingest.queue_fields import QueueFields
+from cdrapi.ingest.run import IngestRun
 from cdrapi.ingest.sqlsource import connect_source, poll_table, reason, safe_url
 from cdrapi.ingest.summary import Summary
 from cdrapi.ingest.watermark import Clock, column_kind
@@ -129,7 +129,7 @@ class _QueueTable:
 def ingest_queue_log_table(
     engine: Engine,
     url: str,
-    options: Options | None = None,
+    options: IngestRun | None = None,
     *,
     table_name: str = "queue_log",
     follow: bool = False,
@@ -140,7 +140,7 @@ def ingest_queue_log_table(
     """Import the queue_log table ``table_name`` of the database at ``url`` (times in
     the PBX's zone, or UTC with ``gmt``); with ``follow``, poll it until ``options.stop``
     is set."""
-    options = options or Options()
+    options = options or IngestRun()
     source = connect_source(url)
     rejects = options.reject_file()
     summary = Summary()

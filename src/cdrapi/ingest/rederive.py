@@ -26,8 +26,8 @@ from typing import Any
 from sqlalchemy import Engine
 
 from cdrapi.ingest.cdr import FIELDS, INDEX
-from cdrapi.ingest.options import Options
 from cdrapi.ingest.row import ROW_FIELDS
+from cdrapi.ingest.run import IngestRun
 from cdrapi.ingest.summary import Summary
 
 __all__ = ["rederive"]
@@ -67,9 +67,9 @@ def _raw(row: Any) -> list[str]:
     return cdr
 
 
-def rederive(engine: Engine, options: Options | None = None) -> Summary:
+def rederive(engine: Engine, options: IngestRun | None = None) -> Summary:
     """Derive every ingested call's fields again; return how many were rewritten."""
-    options = options or Options()
+    options = options or IngestRun()
     started = time.perf_counter()
     store = options.prepare(engine)
     deriver = options.deriver()

@@ -34,9 +34,9 @@ from cdrapi.ingest.batch import Batch
 from cdrapi.ingest.cdr import FIELDS, INDEX, source_key
 from cdrapi.ingest.derive import Deriver
 from cdrapi.ingest.errors import Reject, SourceError
-from cdrapi.ingest.options import Options
 from cdrapi.ingest.queue_fields import queue_fields_for_new_calls
 from cdrapi.ingest.recovery import Recovery
+from cdrapi.ingest.run import IngestRun
 from cdrapi.ingest.sqlsource import connect_source, poll_table, reason, safe_url, source_url
 from cdrapi.ingest.summary import Summary
 from cdrapi.ingest.watermark import Clock, column_kind
@@ -131,7 +131,7 @@ def _csv_line(cdr: Sequence[str]) -> bytes:
 def ingest_db(
     engine: Engine,
     url: str,
-    options: Options | None = None,
+    options: IngestRun | None = None,
     *,
     table_name: str = "cdr",
     follow: bool = False,
@@ -140,7 +140,7 @@ def ingest_db(
 ) -> Summary:
     """Import the Asterisk ``cdr`` table at ``url``; with ``follow``, poll it until
     ``options.stop`` is set."""
-    options = options or Options()
+    options = options or IngestRun()
     source = connect_source(url)
     rejects = options.reject_file()
     try:

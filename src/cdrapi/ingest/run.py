@@ -1,4 +1,5 @@
-"""What every ingestion run is told: the directory and the settings it derives with."""
+"""One ingestion run: what it is told (the directory, the settings it derives with, the
+reject file, reporting) and what it makes from that (its writer, deriver, recovery)."""
 
 from __future__ import annotations
 
@@ -21,11 +22,11 @@ from cdrapi.ingest.summary import Summary
 from cdrapi.settings import Settings
 from cdrapi.store.writer import Writer
 
-__all__ = ["Options"]
+__all__ = ["IngestRun"]
 
 
 @dataclass
-class Options:
+class IngestRun:
     """How to ingest: the directory, settings, reject file and reporting.
 
     ``directory`` (when given) replaces the store's directory tables at the start of the
