@@ -41,6 +41,8 @@ __all__ = [
     "queues",
     "trunks",
     "users",
+    "web_accounts",
+    "web_keys",
 ]
 
 metadata = MetaData()
@@ -194,6 +196,32 @@ queue_calls = Table(
     Column("queue_log", Text),
     Column("transfers", Text),
     Column("call_codes", String(255)),
+)
+
+# Who may sign in to the web call log, and which calls each sees: cdrapi's own accounts,
+# not the PBX's ``users``. The scope is JSON (project ids, extensions; both empty: every
+# call); ``generation`` rises when the password changes or the account is disabled, ending
+# the sessions signed in before. Statements and meaning: :mod:`cdrapi.store.accounts`.
+web_accounts = Table(
+    "web_accounts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(150), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("project_ids", Text, nullable=False, server_default="[]"),
+    Column("extensions", Text, nullable=False, server_default="[]"),
+    Column("generation", Integer, nullable=False, server_default="0"),
+    Column("disabled", SmallInteger, nullable=False, server_default="0"),
+    Column("created_at", String(19), nullable=False),
+    Column("last_sign_in_at", String(19)),
+)
+
+# The web's generated secrets (the session signing key), shared by every worker.
+web_keys = Table(
+    "web_keys",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
 )
 
 # The indexes behind the filters (SPEC §4). Kept apart from the table so a bulk load
