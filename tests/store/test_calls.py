@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 
+from cdrapi.store.calls import insert_calls
 from cdrapi.store.engine import connect
 from cdrapi.store.schema import calls
-from cdrapi.store.writer import Writer, insert_calls
+from cdrapi.store.writer import Writer
 
 ELSEWHERE = {"in no answer": "in answered elsewhere"}
 #: A record as the demo generator stores it: no source_key (not ingested).

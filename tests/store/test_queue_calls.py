@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from cdrapi.store.calls import insert_calls
 from cdrapi.store.engine import connect
 from cdrapi.store.schema import calls
-from cdrapi.store.writer import Writer, insert_calls
+from cdrapi.store.writer import Writer
 
 FIELDS = ("qname", "hold_time", "ring_time", "code", "call_codes", "agent_details")
 

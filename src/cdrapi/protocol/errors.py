@@ -4,7 +4,6 @@ vendor envelope reports (SPEC §5)::
     ProtocolError
     ├── AuthenticationError      401  missing or wrong Bearer token
     ├── SignatureError           403  api_hash missing or wrong
-    ├── MethodNotAllowed         405
     ├── PayloadTooLarge          413  body over the limit
     └── InvalidRequest           400  unreadable body, limits, bad page or filters
 """
@@ -16,7 +15,6 @@ from collections.abc import Iterable
 __all__ = [
     "AuthenticationError",
     "InvalidRequest",
-    "MethodNotAllowed",
     "PayloadTooLarge",
     "ProtocolError",
     "SignatureError",
@@ -39,10 +37,6 @@ class AuthenticationError(ProtocolError):
 
 class SignatureError(ProtocolError):
     status_code = 403
-
-
-class MethodNotAllowed(ProtocolError):
-    status_code = 405
 
 
 class PayloadTooLarge(ProtocolError):

@@ -34,15 +34,13 @@ from sqlalchemy import Connection, Engine, Row
 
 from cdrapi.store import calls, queue_calls
 from cdrapi.store.bulk import bulk_load, ensure_indexes
-from cdrapi.store.calls import insert_calls, write_batch
+from cdrapi.store.calls import write_batch
 from cdrapi.store.checkpoints import read_checkpoint
 from cdrapi.store.directory import read_directory, replace_directory
 from cdrapi.store.recovery import recovery_sql, run_recovery
 from cdrapi.store.transaction import writing
 
-# insert_calls: still imported from here by tests/store/test_calls.py and
-# tests/store/test_queue_calls.py (to move to cdrapi.store.calls, then drop it here).
-__all__ = ["Writer", "insert_calls"]
+__all__ = ["Writer"]
 
 #: A hook run in a batch's transaction: (the transaction, the lowest id of its new rows).
 Hook = Callable[[Connection, int], None]
