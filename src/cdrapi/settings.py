@@ -82,6 +82,24 @@ class Settings(BaseSettings):
         "the same number, in either direction, marks it `is_recovered`.",
     )
 
+    web_secret: str = Field(
+        "",
+        description="Key that signs the web call log's sign-in sessions; without it one is "
+        "generated on first use and kept in the store, the same for every worker and restart.",
+    )
+    web_session_max_age: int = Field(
+        43200, ge=60, description="Seconds a browser stays signed in to the web call log."
+    )
+    web_signin_failures: int = Field(
+        5,
+        ge=1,
+        description="Failed sign-ins allowed per username and per client address within "
+        "`CDRAPI_WEB_SIGNIN_WINDOW`; more are refused (429) until the oldest is that old.",
+    )
+    web_signin_window: int = Field(
+        300, ge=1, description="Seconds over which failed sign-ins are counted."
+    )
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:

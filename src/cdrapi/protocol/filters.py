@@ -48,6 +48,7 @@ __all__ = [
     "Clause",
     "ClauseKind",
     "Filter",
+    "ScopedCallFilters",
     "declare",
     "filters_of",
     "narrow",
@@ -64,10 +65,14 @@ Q = TypeVar("Q", bound="CallFilters")
 #: ``any_of``: the column equals one of the values. ``equals``: one of the columns equals
 #: the value. ``like``: one of the columns matches the search (the wildcard rule of
 #: ``store/queries.py``). ``at_least``: the column >= the value. ``present``: the column
-#: holds a non-empty value (``True``) or does not (``False``).
-ClauseKind = Literal["between", "time_of_day", "any_of", "equals", "like", "at_least", "present"]
+#: holds a non-empty value (``True``) or does not (``False``). ``extension``: one of the
+#: columns holds one of the values, a ``user_id`` column standing for the extension of
+#: the directory's user it names (``users.extension``).
+ClauseKind = Literal[
+    "between", "time_of_day", "any_of", "equals", "like", "at_least", "present", "extension"
+]
 CLAUSE_KINDS: tuple[ClauseKind, ...] = get_args(ClauseKind)
-_MANY_COLUMNS = frozenset({"equals", "like"})
+_MANY_COLUMNS = frozenset({"equals", "like", "extension"})
 _DECLARED = "cdrapi.filter"
 
 
@@ -132,6 +137,32 @@ class CallFilters:
     has_transcription: bool | None = declare(FLAG, "present", "transcription_id")
     has_monitor_file: bool | None = declare(FLAG, "present", "monitor_files")
     has_recording_file: bool | None = declare(FLAG, "present", "recording_file")
+
+
+@dataclass(frozen=True, slots=True)
+class ScopedCallFilters(CallFilters):
+    """:class:`CallFilters` plus the scopes only the server sets (:func:`narrow`): what a
+    web account or a scoped API token may see. A request can neither name nor lift them.
+
+    ``project_scope``: the call's project is one of these. ``extension_scope``: the call
+    involves one of these extensions: its ``source`` or ``destination`` is one, or its
+    user (``user_id``) has one as extension in the directory. Both set: both must hold.
+    Subclass this, not :class:`CallFilters`, for filters of your own that can be scoped.
+    """
+
+    project_scope: tuple[int, ...] = declare(IDS, "any_of", "project_id", requested=False)
+    extension_scope: tuple[str, ...] = declare(
+        TEXTS, "extension", "user_id", "source", "destination", requested=False
+    )
+
+    @classmethod
+    def of(cls, filters: CallFilters) -> ScopedCallFilters:
+        """``filters`` (a plain :class:`CallFilters`) as scopable filters, no scope set yet."""
+        if type(filters) is not CallFilters:
+            raise TypeError(f"{type(filters).__name__} is not CallFilters: subclass {cls.__name__}")
+        return cls(
+            **{field.name: getattr(filters, field.name) for field in dataclasses.fields(filters)}
+        )
 
 
 def filters_of(query: type[CallFilters]) -> Mapping[str, Filter]:

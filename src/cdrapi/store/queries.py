@@ -19,11 +19,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.sql.elements import ColumnClause
 
-from cdrapi.protocol.filters import CallFilters, ClauseKind, filters_of
-from cdrapi.store.schema import calls
+from cdrapi.protocol.filters import CallFilters, ClauseKind, ScopedCallFilters, filters_of
+from cdrapi.store.schema import calls, users
 from cdrapi.store.search import matching_rows
 
 __all__ = ["like_pattern", "where_clauses"]
@@ -73,6 +73,18 @@ def _any_of(values: tuple[Any, ...], columns: _Columns, _: str) -> list[Any]:
     return [column == values[0] if len(values) == 1 else column.in_(values)]
 
 
+def _extension(values: tuple[str, ...], columns: _Columns, _: str) -> list[Any]:
+    """One of the columns holds one of the extensions; ``user_id`` holds the id of a
+    directory user whose extension is one of them."""
+    held = [
+        column.in_(select(users.c.id).where(users.c.extension.in_(values)))
+        if column.name == "user_id"
+        else column.in_(values)
+        for column in columns
+    ]
+    return [or_(*held)]
+
+
 def _equals(value: Any, columns: _Columns, _: str) -> list[Any]:
     return [or_(*(column == value for column in columns))]
 
@@ -104,6 +116,7 @@ _KINDS: dict[ClauseKind, _Render] = {
     "between": _between,
     "time_of_day": _time_of_day,
     "any_of": _any_of,
+    "extension": _extension,
     "equals": _equals,
     "like": _like,
     "at_least": _at_least,
@@ -134,7 +147,9 @@ def _plan(query: type[CallFilters]) -> _Plan:
     return known
 
 
-_plan(CallFilters)  # a declaration naming no column of calls fails here, at import
+# A declaration naming no column of calls fails here, at import.
+_plan(CallFilters)
+_plan(ScopedCallFilters)
 
 
 def where_clauses(filters: CallFilters, dialect: str) -> list[ColumnElement[bool]]:
