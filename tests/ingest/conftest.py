@@ -1,4 +1,5 @@
-"""Ingestion fixtures: a store, the fixture files, a MariaDB server, API queries.
+"""Ingestion fixtures: a store, the fixture files, a MariaDB server, API queries (on the
+app in process: :func:`tests.conftest.app_client`).
 
 ``mariadb`` starts a throwaway MariaDB server (mariadb-install-db + mariadbd in a temp
 dir, on a free loopback port, grant tables skipped so root needs no password). Like the
@@ -133,13 +134,14 @@ def rows(engine: Engine, *columns: str, where: Any = None) -> list[tuple[Any, ..
         return [tuple(row) for row in conn.execute(query)]
 
 
-def api(base: str, **filters: Any) -> list[dict[str, Any]]:
-    """Every record the API returns for ``filters`` (all pages), as a client sees them."""
+def api(client: httpx.Client, **filters: Any) -> list[dict[str, Any]]:
+    """Every record the API at ``client`` returns for ``filters`` (all pages), as a client
+    sees them."""
     records: list[dict[str, Any]] = []
     page = 1
     while True:
-        response = httpx.post(
-            f"{base}/api/cdr",
+        response = client.post(
+            "/api/cdr",
             json={"page": page, "filters": filters},
             headers={"Authorization": f"Bearer {TOKEN}"},
             timeout=10,

@@ -1,5 +1,8 @@
 """``--follow``: a live Master.csv (or queue_log) through the real API and store, across
-rotation (with lines added to the rotated file afterwards), truncation and restarts."""
+rotation (with lines added to the rotated file afterwards), truncation and restarts.
+
+The API is the app in process (:func:`tests.conftest.app_client`), reading the same store
+file as the run that follows the file (a thread, or the CLI in a process of its own)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 from sqlalchemy import Engine, select
 
 from cdrapi.ingest import IngestRun, ingest_csv, ingest_queue_log
@@ -21,7 +25,7 @@ from cdrapi.ingest.follow import Chunk, FileTail
 from cdrapi.settings import Settings
 from cdrapi.store.engine import connect
 from cdrapi.store.schema import queue_calls
-from tests.conftest import running
+from tests.conftest import app_client
 from tests.ingest.conftest import TOKEN, api, append, cdr_line, rows, wait_for
 
 Ingest = Callable[[Engine, Path, IngestRun], object]
@@ -58,48 +62,49 @@ def following(engine: Engine, path: Path, ingest: Ingest = _csv) -> Iterator[Non
 
 
 @contextmanager
-def server(tmp_path: Path) -> Iterator[tuple[str, Engine]]:
+def server(tmp_path: Path) -> Iterator[tuple[httpx.Client, Engine]]:
+    """The API on a store at ``tmp_path`` (in process), and the store's engine."""
     settings = Settings(db=f"sqlite:///{tmp_path / 'store.db'}", api_token=TOKEN)
     engine = connect(settings.db)
-    with running(settings) as base:
-        yield base, engine
+    with app_client(settings) as client:
+        yield client, engine
 
 
-def uniqueids(base: str) -> list[str]:
-    return [r["uniqueid"] for r in api(base)]
+def uniqueids(client: httpx.Client) -> list[str]:
+    return [r["uniqueid"] for r in api(client)]
 
 
 def test_new_lines_are_visible_through_the_api_within_a_second(tmp_path: Path) -> None:
     master = tmp_path / "Master.csv"
     append(master, cdr_line(1))
-    with server(tmp_path) as (base, engine):
+    with server(tmp_path) as (client, engine):
         with following(engine, master):
-            wait_for(lambda: len(api(base)) == 1)
+            wait_for(lambda: len(api(client)) == 1)
             for n in range(2, 6):
                 append(master, cdr_line(n))
-                took = wait_for(lambda n=n: api(base, uniqueid=f"1710000000.{n}") != [])
+                took = wait_for(lambda n=n: api(client, uniqueid=f"1710000000.{n}") != [])
                 assert took < 1.0
             append(master, cdr_line(6)[:40])  # half a line: waits for its end
             append(master, cdr_line(6)[40:])
-            wait_for(lambda: len(api(base)) == 6, timeout=1.0)
-        ids = [int(r["id"]) for r in api(base)]
+            wait_for(lambda: len(api(client)) == 6, timeout=1.0)
+        ids = [int(r["id"]) for r in api(client)]
         assert ids == sorted(ids)
-        assert uniqueids(base) == [f"1710000000.{n}" for n in range(1, 7)]
+        assert uniqueids(client) == [f"1710000000.{n}" for n in range(1, 7)]
 
 
 def test_rotation_rename_and_new_file(tmp_path: Path) -> None:
     master = tmp_path / "Master.csv"
     append(master, cdr_line(1), cdr_line(2))
-    with server(tmp_path) as (base, engine):
+    with server(tmp_path) as (client, engine):
         with following(engine, master):
-            wait_for(lambda: len(api(base)) == 2)
+            wait_for(lambda: len(api(client)) == 2)
             append(master, cdr_line(3))
             master.rename(tmp_path / "Master.csv.1")  # logrotate
             append(master, cdr_line(4), cdr_line(5))  # Asterisk opens a new Master.csv
-            wait_for(lambda: len(api(base)) == 5)
+            wait_for(lambda: len(api(client)) == 5)
             append(master, cdr_line(6))
-            wait_for(lambda: len(api(base)) == 6)
-        assert sorted(uniqueids(base)) == sorted(f"1710000000.{n}" for n in range(1, 7))
+            wait_for(lambda: len(api(client)) == 6)
+        assert sorted(uniqueids(client)) == sorted(f"1710000000.{n}" for n in range(1, 7))
 
 
 def stored(engine: Engine) -> list[str]:
@@ -269,14 +274,14 @@ def test_the_checkpoint_holds_both_files(tmp_path: Path) -> None:
 def test_truncation_starts_over_on_the_new_content(tmp_path: Path) -> None:
     master = tmp_path / "Master.csv"
     append(master, cdr_line(1), cdr_line(2), cdr_line(3))
-    with server(tmp_path) as (base, engine):
+    with server(tmp_path) as (client, engine):
         with following(engine, master):
-            wait_for(lambda: len(api(base)) == 3)
+            wait_for(lambda: len(api(client)) == 3)
             master.write_text(cdr_line(4))  # copytruncate, then a new call
-            wait_for(lambda: len(api(base)) == 4)
+            wait_for(lambda: len(api(client)) == 4)
             append(master, cdr_line(5))
-            wait_for(lambda: len(api(base)) == 5)
-        assert uniqueids(base) == [f"1710000000.{n}" for n in range(1, 6)]
+            wait_for(lambda: len(api(client)) == 5)
+        assert uniqueids(client) == [f"1710000000.{n}" for n in range(1, 6)]
 
 
 def _cli(db: str, master: Path, cwd: Path) -> subprocess.Popen[bytes]:
@@ -292,9 +297,9 @@ def test_restart_resumes_from_the_checkpoint(tmp_path: Path) -> None:
     master = tmp_path / "Master.csv"
     append(master, cdr_line(1), cdr_line(2))
     db = f"sqlite:///{tmp_path / 'store.db'}"
-    with server(tmp_path) as (base, _engine):
+    with server(tmp_path) as (client, _engine):
         first = _cli(db, master, tmp_path)
-        wait_for(lambda: len(api(base)) == 2, timeout=20)
+        wait_for(lambda: len(api(client)) == 2, timeout=20)
         first.send_signal(signal.SIGTERM)
         _, err = first.communicate(timeout=20)
         assert first.returncode == 0, err
@@ -304,8 +309,8 @@ def test_restart_resumes_from_the_checkpoint(tmp_path: Path) -> None:
         master.rename(tmp_path / "Master.csv.1")
         append(master, cdr_line(4))
         second = _cli(db, master, tmp_path)
-        wait_for(lambda: len(api(base)) == 4, timeout=20)
+        wait_for(lambda: len(api(client)) == 4, timeout=20)
         second.send_signal(signal.SIGTERM)
         _, err = second.communicate(timeout=20)
         assert b"2 calls stored, 0 already there" in err, err  # only the new ones were read
-        assert uniqueids(base) == [f"1710000000.{n}" for n in range(1, 5)]
+        assert uniqueids(client) == [f"1710000000.{n}" for n in range(1, 5)]

@@ -28,7 +28,7 @@ from cdrapi.ingest import IngestRun, ingest_csv, ingest_queue_log, load_director
 from cdrapi.ingest.files import CHUNK
 from cdrapi.settings import Settings
 from cdrapi.store.engine import connect
-from tests.conftest import running
+from tests.conftest import app_client
 from tests.ingest.conftest import TOKEN, api, append, rows, wait_for
 
 MISSED = Path(__file__).parents[1] / "fixtures" / "missed"
@@ -80,7 +80,7 @@ def filler(size: int) -> str:
 
 
 def counting(batches: list[int]) -> IngestRun:
-    """IngestRun that count the batches a run commits."""
+    """A run that counts the batches it commits."""
     return IngestRun(directory=DIRECTORY, progress=lambda _summary: batches.append(1))
 
 
@@ -185,8 +185,8 @@ def test_through_the_api(tmp_path: Path) -> None:
     ingest_csv(engine, [master], IngestRun(directory=DIRECTORY))
     append(master, PART2)
     ingest_csv(engine, [master])
-    with running(settings) as base:
-        records = api(base, linkedid=[A, B, F])
+    with app_client(settings) as client:
+        records = api(client, linkedid=[A, B, F])
     got = {(r["linkedid"], r["call_status"], r["is_recovered"]) for r in records}
     assert len(records) == 9
     assert got == {
