@@ -23,6 +23,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, select
 
+from cdrapi.protocol.records import RECORD_COLUMNS, record
 from cdrapi.store.engine import connect
 from cdrapi.store.schema import calls
 from tests.conftest import free_port, need
@@ -132,6 +133,11 @@ def rows(engine: Engine, *columns: str, where: Any = None) -> list[tuple[Any, ..
         query = query.where(where)
     with engine.connect() as conn:
         return [tuple(row) for row in conn.execute(query)]
+
+
+def records(engine: Engine) -> list[dict[str, Any]]:
+    """Stored calls as the API's 43-field records, in id order."""
+    return [record(row) for row in rows(engine, *RECORD_COLUMNS)]
 
 
 def api(client: httpx.Client, **filters: Any) -> list[dict[str, Any]]:
