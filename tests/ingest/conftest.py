@@ -9,13 +9,16 @@ PostgreSQL fixture, it skips locally when MariaDB is not installed and fails und
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import itertools
+import lzma
 import os
 import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, select
 
+from cdrapi.ingest.follow import FileTail
 from cdrapi.protocol.records import RECORD_COLUMNS, record
 from cdrapi.store.engine import connect
 from cdrapi.store.schema import calls
@@ -187,3 +191,26 @@ def append(path: Path, *lines: str) -> None:
     """Append lines as Asterisk's cdr_csv does: open, write, close."""
     with open(path, "a", encoding="utf-8") as handle:
         handle.write("".join(lines))
+
+
+COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
+    ".gz": gzip.compress,
+    ".bz2": bz2.compress,
+    ".xz": lzma.compress,
+}
+
+
+def compress(path: Path, target: Path) -> None:
+    """What logrotate's ``compress`` does: a compressed copy (same mtime), original gone."""
+    target.write_bytes(COMPRESSORS[target.suffix](path.read_bytes()))
+    info = path.stat()
+    os.utime(target, (info.st_atime, info.st_mtime))
+    path.unlink()
+
+
+def lines_of(tail: FileTail) -> list[bytes]:
+    """Every line ``tail`` has now."""
+    found: list[bytes] = []
+    while (chunk := tail.read()) is not None:
+        found += chunk.data.splitlines(keepends=True)
+    return found

@@ -1,5 +1,5 @@
 """Line files read once (as a cron job does): a last line still being written waits for
-the next run, the parsing process dies with its writer, rejects are written once."""
+the next run, the parsing process dies with its writer (rejects: test_rejects.py)."""
 
 from __future__ import annotations
 
@@ -44,19 +44,6 @@ def test_a_file_that_ends_without_a_newline_and_is_done_counts_its_last_line(
     os.utime(export, (then, then))
     summary = ingest_csv(store, [export], IngestRun(rejects=None))
     assert (summary.stored, summary.rejected, summary.left) == (2, 0, 0)
-
-
-def test_rejects_read_again_are_not_appended_again(store: Engine, tmp_path: Path) -> None:
-    master, rejects = tmp_path / "Master.csv", tmp_path / "rejects.txt"
-    append(master, cdr_line(1), "garbage,line\n", "garbage,line\n", cdr_line(2))
-    ingest_csv(store, [master], IngestRun(rejects=rejects))
-    assert rejects.read_text() == "garbage,line\n" * 2  # two lines, each once
-    summary = ingest_csv(store, [master], IngestRun(rejects=rejects, from_start=True))
-    assert summary.rejected == 2  # still reported
-    assert rejects.read_text() == "garbage,line\n" * 2  # not appended again
-    append(master, "other,garbage\n", "garbage,line\n")  # new lines, one equal to an old
-    ingest_csv(store, [master], IngestRun(rejects=rejects))
-    assert rejects.read_text() == "garbage,line\n" * 2 + "other,garbage\ngarbage,line\n"
 
 
 def _children(pid: int) -> list[int]:
@@ -125,14 +112,3 @@ def test_an_error_in_the_parsing_process_comes_after_the_batches_before_it(
         ingest_csv(store, [named, bare], IngestRun(rejects=None), columns=renames)
     assert rows(store, "source") == [("0721000001",)]
     assert set(_children(os.getpid())) <= before  # the producer is reaped
-
-
-def test_rejects_to_a_device_or_a_full_disk(store: Engine, tmp_path: Path) -> None:
-    from cdrapi.ingest import SourceError
-
-    master = tmp_path / "Master.csv"
-    append(master, cdr_line(1), "garbage,line\n")
-    ingest_csv(store, [master], IngestRun(rejects="/dev/null"))  # a device: not read first
-    append(master, "more,garbage\n")
-    with pytest.raises(SourceError, match="the disk holding /dev/full is full"):
-        ingest_csv(store, [master], IngestRun(rejects="/dev/full"))

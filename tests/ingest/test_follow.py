@@ -20,13 +20,12 @@ import httpx
 from sqlalchemy import Engine, select
 
 from cdrapi.ingest import IngestRun, ingest_csv, ingest_queue_log
-from cdrapi.ingest.checkpoint import Position
 from cdrapi.ingest.follow import Chunk, FileTail
 from cdrapi.settings import Settings
 from cdrapi.store.engine import connect
 from cdrapi.store.schema import queue_calls
 from tests.conftest import app_client
-from tests.ingest.conftest import TOKEN, api, append, cdr_line, rows, wait_for
+from tests.ingest.conftest import TOKEN, api, append, cdr_line, lines_of, rows, wait_for
 
 Ingest = Callable[[Engine, Path, IngestRun], object]
 
@@ -173,30 +172,6 @@ def test_a_restart_resumes_the_rotated_file_too(store: Engine, tmp_path: Path) -
     assert stored(store) == uids(1, 2, 3, 4)
 
 
-def test_a_run_after_a_rotation_reads_the_old_file_then_the_new_one(
-    store: Engine, tmp_path: Path
-) -> None:
-    master = tmp_path / "Master.csv"
-    append(master, cdr_line(1))
-    ingest_csv(store, [master], IngestRun(rejects=None))
-    append(master, cdr_line(2))
-    master.rename(tmp_path / "Master.csv.1")
-    append(master, cdr_line(3))
-    assert ingest_csv(store, [master], IngestRun(rejects=None)).stored == 2
-    assert [uid for (uid,) in rows(store, "uniqueid")] == uids(1, 2, 3)  # in this order
-    append(master, cdr_line(4))
-    assert ingest_csv(store, [master], IngestRun(rejects=None)).stored == 1
-    assert stored(store) == uids(1, 2, 3, 4)
-
-
-def _lines(tail: FileTail) -> list[bytes]:
-    """Every line ``tail`` has now."""
-    found: list[bytes] = []
-    while (chunk := tail.read()) is not None:
-        found += chunk.data.splitlines(keepends=True)
-    return found
-
-
 def test_the_rotated_file_is_read_first_and_its_last_line_waits_for_its_end(
     tmp_path: Path,
 ) -> None:
@@ -204,14 +179,14 @@ def test_the_rotated_file_is_read_first_and_its_last_line_waits_for_its_end(
     log.write_bytes(b"1\n")
     tail = FileTail(log)
     try:
-        assert _lines(tail) == [b"1\n"]
+        assert lines_of(tail) == [b"1\n"]
         with open(log, "ab", buffering=0) as writer:
             writer.write(b"2\n3")  # not read yet when the file is rotated, 3 not finished
             log.rename(tmp_path / "log.1")
             log.write_bytes(b"4\n")
-            assert _lines(tail) == [b"2\n", b"4\n"]
+            assert lines_of(tail) == [b"2\n", b"4\n"]
             writer.write(b" end\n5\n")
-            assert _lines(tail) == [b"3 end\n", b"5\n"]
+            assert lines_of(tail) == [b"3 end\n", b"5\n"]
     finally:
         tail.close()
 
@@ -230,7 +205,7 @@ def test_the_rotated_file_is_closed_after_the_grace(tmp_path: Path) -> None:
     log.write_bytes(b"1\n")
     tail = FileTail(log, grace=0.5)
     try:
-        assert _lines(tail) == [b"1\n"]
+        assert lines_of(tail) == [b"1\n"]
         with open(log, "ab", buffering=0) as writer:
             writer.write(b"2")  # never finished
             log.rename(tmp_path / "log.1")
@@ -242,33 +217,9 @@ def test_the_rotated_file_is_closed_after_the_grace(tmp_path: Path) -> None:
             assert tail.read() is None and tail.position.rotated == []
             writer.write(b"\n5\n")  # too late: no longer read
         append(log, "4\n")
-        assert _lines(tail) == [b"4\n"]
+        assert lines_of(tail) == [b"4\n"]
     finally:
         tail.close()
-
-
-def test_the_checkpoint_holds_both_files(tmp_path: Path) -> None:
-    log = tmp_path / "log"
-    log.write_bytes(b"1\n")
-    tail = FileTail(log)
-    with open(log, "ab", buffering=0) as writer:
-        try:
-            assert _lines(tail) == [b"1\n"]
-            log.rename(tmp_path / "log.1")
-            log.write_bytes(b"2\n")
-            assert _lines(tail) == [b"2\n"]
-            saved = Position.loads(tail.position.dumps())
-        finally:
-            tail.close()
-        assert saved.offset == 2 and [p.offset for p in saved.rotated] == [2]
-        writer.write(b"3\n")
-    with open(log, "ab") as new:
-        new.write(b"4\n")
-    again = FileTail(log, saved)
-    try:
-        assert _lines(again) == [b"3\n", b"4\n"]  # nothing lost, nothing twice
-    finally:
-        again.close()
 
 
 def test_truncation_starts_over_on_the_new_content(tmp_path: Path) -> None:

@@ -4,27 +4,17 @@ file that cannot be found is a warning with its last stored line."""
 
 from __future__ import annotations
 
-import bz2
-import gzip
-import lzma
 import os
 import shutil
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
-from cdrapi.ingest import IngestRun, SourceError, ingest_csv
+from cdrapi.ingest import IngestRun, ingest_csv
 from cdrapi.ingest.rotation import rotations
-from tests.ingest.conftest import append, cdr_line, rows
-
-COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
-    ".gz": gzip.compress,
-    ".bz2": bz2.compress,
-    ".xz": lzma.compress,
-}
+from tests.ingest.conftest import append, cdr_line, compress, rows
 
 
 def uids(*numbers: int) -> list[str]:
@@ -39,39 +29,9 @@ def run(engine: Engine, path: Path) -> object:
     return ingest_csv(engine, [path], IngestRun(rejects=None))
 
 
-def compress(path: Path, target: Path) -> None:
-    """What logrotate's ``compress`` does: a compressed copy (same mtime), original gone."""
-    target.write_bytes(COMPRESSORS[target.suffix](path.read_bytes()))
-    info = path.stat()
-    os.utime(target, (info.st_atime, info.st_mtime))
-    path.unlink()
-
-
 def age(path: Path, seconds: float) -> None:
     then = time.time() - seconds
     os.utime(path, (then, then))
-
-
-@pytest.mark.parametrize("suffix", [".gz", ".bz2", ".xz"])
-def test_a_compressed_file_is_read_directly_and_resumed(
-    store: Engine, tmp_path: Path, suffix: str
-) -> None:
-    plain = tmp_path / "Master.csv"
-    append(plain, cdr_line(1), cdr_line(2))
-    packed = tmp_path / f"Master.csv{suffix}"
-    compress(plain, packed)
-    summary = run(store, packed)
-    assert (summary.lines, summary.stored, summary.rejected) == (2, 2, 0)  # type: ignore[attr-defined]
-    assert stored(store) == uids(1, 2)
-    again = run(store, packed)
-    assert (again.lines, again.stored) == (0, 0)  # type: ignore[attr-defined]
-
-
-def test_a_damaged_compressed_file_is_a_clear_error(store: Engine, tmp_path: Path) -> None:
-    packed = tmp_path / "Master.csv.gz"
-    packed.write_bytes(gzip.compress(cdr_line(1).encode() * 50)[:-30])
-    with pytest.raises(SourceError, match=r"Master\.csv\.gz: damaged or cut short"):
-        run(store, packed)
 
 
 @pytest.mark.parametrize(
@@ -175,3 +135,19 @@ def _name_matches(base: Path, name: str) -> bool:
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / name).write_text("x")
         return bool(rotations(Path(folder) / base.name))
+
+
+def test_a_run_after_a_rotation_reads_the_old_file_then_the_new_one(
+    store: Engine, tmp_path: Path
+) -> None:
+    master = tmp_path / "Master.csv"
+    append(master, cdr_line(1))
+    ingest_csv(store, [master], IngestRun(rejects=None))
+    append(master, cdr_line(2))
+    master.rename(tmp_path / "Master.csv.1")
+    append(master, cdr_line(3))
+    assert ingest_csv(store, [master], IngestRun(rejects=None)).stored == 2
+    assert [uid for (uid,) in rows(store, "uniqueid")] == uids(1, 2, 3)  # in this order
+    append(master, cdr_line(4))
+    assert ingest_csv(store, [master], IngestRun(rejects=None)).stored == 1
+    assert stored(store) == uids(1, 2, 3, 4)
