@@ -21,7 +21,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from cdrapi.settings import Settings
-from cdrapi.store.accounts import create_account, disable_account, set_password
+from cdrapi.store.accounts import create_account, disable_account, remove_account, set_password
 from cdrapi.store.engine import connect
 from cdrapi.store.executor import StoreExecutor
 from cdrapi.web.auth import current_account, sign_in_routes, templates
@@ -217,6 +217,22 @@ def test_a_new_password_or_disabling_ends_the_sessions(sqlite_db: str) -> None:
             disable_account(engine, "sales")
             assert client.get("/").status_code == 303
             assert sign_in(client, password="a brand new secret").status_code == 401
+    finally:
+        engine.dispose()
+
+
+def test_a_removed_accounts_session_is_no_one_elses(db_url: str) -> None:
+    engine = connect(db_url)
+    try:
+        create_account(engine, "sales", PASSWORD, project_ids=[2])
+        with browser(db_url) as client:
+            sign_in(client)
+            remove_account(engine, "sales")
+            assert client.get("/").status_code == 303
+            # The next account made (same name or not) does not inherit the session.
+            create_account(engine, "intern", PASSWORD, project_ids=[1])
+            create_account(engine, "sales", PASSWORD, project_ids=[1])
+            assert client.get("/").status_code == 303
     finally:
         engine.dispose()
 

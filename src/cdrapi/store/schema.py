@@ -214,6 +214,9 @@ web_accounts = Table(
     Column("disabled", SmallInteger, nullable=False, server_default="0"),
     Column("created_at", String(19), nullable=False),
     Column("last_sign_in_at", String(19)),
+    # An id is never given again (SQLite would reuse the highest after a removal): a
+    # session of a removed account must not become the session of the next one made.
+    sqlite_autoincrement=True,
 )
 
 # The web's generated secrets (the session signing key), shared by every worker.
