@@ -1,189 +1,198 @@
-"""The recovery UPDATEs use an index that fits them, whatever the statistics say (issue 8,
-item 11): after an interrupted first import, SQLite without ``sqlite_stat1`` planned the
-callback UPDATE through ``ix_calls_direction``, a scan of most of the table per call.
+"""A missed call is a call, not a leg (issue 8, item 8): ``is_recovered`` and the codes of
+the legs of a call answered elsewhere (:mod:`cdrapi.ingest.recovery`).
 
-The statements checked are the ones an import really runs (captured as it runs), planned
-with the statistics missing and with statistics that call the wrong indexes selective.
+The fixtures in ``tests/fixtures/missed`` are cdr_csv lines (21 columns, Asterisk 13+):
+ring groups and queues write one leg per phone rung, all with the caller's linkedid.
+``part1.csv`` and ``part2.csv`` hold the legs written before and after a cut:
+
+- A: a ring group answered by its second leg; the first leg before the cut.
+- B: a ring group nobody answered; its caller is answered at 11:00 (D): recovered.
+- C: a ring group answered by its first leg, stored before the cut; the others after.
+- E: a queue both agents let ring, the caller hung up in it (the caller's own leg is
+  ANSWERED by the PBX, with no destination channel): missed.
+- F: a ring group nobody answered, then a voicemail left (ANSWERED by VoiceMail, no
+  destination channel, 20 s later): missed, and not recovered by its own voicemail leg.
+- Q: a queue call agent 101 let ring and 102 answered (after the cut).
+
+Each way of reading them (one batch, two batches, two runs on SQLite and PostgreSQL,
+``--follow``, the big-file producer process) ends with the same :data:`EXPECTED`.
 """
 
 from __future__ import annotations
 
-import sqlite3
+import threading
 from pathlib import Path
-from typing import Any
 
-import pytest
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine
 
-from cdrapi.ingest import ingest_csv
-from cdrapi.ingest.recovery import ELSEWHERE
-from cdrapi.store.bulk import ensure_indexes
-from cdrapi.store.calls import insert_calls
+from cdrapi.ingest import IngestRun, ingest_csv, ingest_queue_log, load_directory
+from cdrapi.ingest.files import CHUNK
+from cdrapi.settings import Settings
 from cdrapi.store.engine import connect
-from cdrapi.store.recovery import recovery_sql
-from tests.ingest.conftest import append, rows
+from tests.conftest import app_client
+from tests.ingest.conftest import TOKEN, api, append, rows, wait_for
 
-#: The recovery statements an import runs, by dialect and name.
-RECOVERY_SQL = recovery_sql(ELSEWHERE)
+MISSED = Path(__file__).parents[1] / "fixtures" / "missed"
+PART1, PART2 = (MISSED / "part1.csv").read_text(), (MISSED / "part2.csv").read_text()
+DIRECTORY = load_directory(MISSED / "cdrapi.toml")
 
-# indexes that do not fit a recovery UPDATE (they narrow it to a share of the table)
-UNFIT = ("ix_calls_direction", "ix_calls_call_status", "ix_calls_time")
-# what each statement must be found through
-FIT = {
-    "mark": "sqlite_autoindex_calls_1 (source_key=?)",
-    "clear": "sqlite_autoindex_calls_1 (source_key=?)",
-    "called_back": "ix_calls_source (source=?)",
-    "answered_now": "ix_calls_linkedid (linkedid=?)",
-    "answered_before": "ix_calls_linkedid (linkedid=?)",
-}
-MISSED_NUMBERS = 2000
-
-
-def line(n: int, src: str, dst: str, status: str, when: str, inbound: bool = True) -> str:
-    """A 21-column cdr_csv line: inbound from the trunk to 101, or 101 out to ``dst``."""
-    uid = f"1710480000.{n}"
-    chan, dchan = ("PJSIP/orange", "PJSIP/101") if inbound else ("PJSIP/101", "PJSIP/orange")
-    bill = 30 if status == "ANSWERED" else 0
-    answer = f'"{when}"' if bill else ""
-    return (
-        f'"","{src}","{dst}","{"from-pstn" if inbound else "from-internal"}",'
-        f'"""Caller"" <{src}>","{chan}-{n:08x}","{dchan}-{n + 1:08x}","Dial","{dchan},30",'
-        f'"{when}",{answer},"{when}",{bill + 5},{bill},"{status}","DOCUMENTATION",'
-        f'"{uid}","","","{uid}",{n}\n'
-    )
+A, B, C, E, F, Q, D = (
+    "1710486000.100", "1710486600.110", "1710487200.120", "1710487500.130", "1710487800.140",
+    "1710488100.150", "1710493200.160",
+)  # fmt: skip
+ELSEWHERE = "in answered elsewhere"
+# (linkedid, sequence) -> (is_recovered, call_codes)
+EXPECTED = {
+    (A, 100): (None, ELSEWHERE), (A, 101): (None, "in answered"), (A, 102): (None, ELSEWHERE),
+    (B, 110): (1, "in no answer"), (B, 111): (1, "in busy"), (B, 112): (1, "in no answer"),
+    (C, 120): (None, "in answered"), (C, 121): (None, ELSEWHERE), (C, 122): (None, ELSEWHERE),
+    (E, 130): (0, "queue no answer"), (E, 131): (0, "queue no answer"),
+    (E, 133): (None, "queue answered"),
+    (F, 140): (0, "in no answer"), (F, 141): (0, "in no answer"), (F, 143): (None, "in answered"),
+    (Q, 150): (None, "queue answered elsewhere"), (Q, 151): (None, "queue answered"),
+    (D, 160): (None, "in answered"),
+}  # fmt: skip
 
 
-def stored_calls(master: Path) -> None:
-    """20,000 calls of one day, nine in ten inbound (direction = 'IN' narrows nothing):
-    2,000 missed calls from as many numbers, the rest answered."""
-    lines = []
-    for n in range(20_000):
-        when = f"2024-03-14 {8 + n // 2000:02d}:{n // 40 % 50:02d}:{n % 40:02d}"
-        if n % 10 == 0:
-            lines.append(line(n, f"07{n:08d}", "0312285000", "NO ANSWER", when))
-        elif n % 10 == 1:
-            lines.append(line(n, "101", f"0744{n:06d}", "ANSWERED", when, inbound=False))
-        else:
-            lines.append(line(n, f"0745{n:06d}", "0312285000", "ANSWERED", when))
-    append(master, *lines)
+def outcome(engine: Engine) -> dict[tuple[str, int], tuple[int | None, str]]:
+    """(linkedid, sequence) -> (is_recovered, call_codes) of the fixtures' calls."""
+    found = rows(engine, "linkedid", "sequence", "is_recovered", "call_codes")
+    return {(lid, seq): (rec, codes) for lid, seq, rec, codes in found if lid in EXPECTED_IDS}
 
 
-def callbacks(master: Path) -> None:
-    """2,000 new calls the next morning: each missed caller called back (by 101) or
-    calling again and answered."""
-    lines = []
-    for k in range(MISSED_NUMBERS):
-        n, when = 10 * k, f"2024-03-15 07:{k // 60 % 60:02d}:{k % 60:02d}"
-        if k % 2:
-            lines.append(line(30_000 + k, "101", f"07{n:08d}", "ANSWERED", when, inbound=False))
-        else:
-            lines.append(line(30_000 + k, f"07{n:08d}", "0312285000", "ANSWERED", when))
-    append(master, *lines)
+EXPECTED_IDS = {lid for lid, _ in EXPECTED}
 
 
-def missing(db: sqlite3.Connection) -> None:
-    db.execute("DELETE FROM sqlite_stat1")
+def filler(size: int) -> str:
+    """Answered outbound calls (numbers no fixture call uses) of at least ``size`` bytes."""
+    lines, total, n = [], 0, 0
+    while total < size:
+        uid = f"1710480000.{n}"
+        line = (
+            f'"","104","07299{n:05d}","from-internal","""Agent 104"" <104>","PJSIP/104-{n:08x}",'
+            f'"PJSIP/orange-{n + 1:08x}","Dial","PJSIP/07299{n:05d}@orange,60",'
+            f'"2024-03-15 08:00:00","2024-03-15 08:00:05","2024-03-15 08:01:05",65,60,'
+            f'"ANSWERED","DOCUMENTATION","{uid}","","","{uid}",{n}\n'
+        )
+        lines.append(line)
+        total += len(line)
+        n += 1
+    return "".join(lines)
 
 
-def misleading(db: sqlite3.Connection) -> None:
-    """Statistics that say the wrong indexes are selective, and the right ones not."""
-    total = db.execute("SELECT count(*) FROM calls").fetchone()[0]
-    db.execute("DELETE FROM sqlite_stat1")
-    for index in ("ix_calls_direction", "ix_calls_call_status"):
-        db.execute("INSERT INTO sqlite_stat1 VALUES ('calls', ?, ?)", (index, f"{total} 1"))
-    db.execute("INSERT INTO sqlite_stat1 VALUES ('calls', 'ix_calls_time', ?)", (f"{total} 1 1",))
-    db.execute("INSERT INTO sqlite_stat1 VALUES ('calls', 'ix_calls_source', ?)", (f"{total} 50",))
+def counting(batches: list[int]) -> IngestRun:
+    """A run that counts the batches it commits."""
+    return IngestRun(directory=DIRECTORY, progress=lambda _summary: batches.append(1))
 
 
-def plan(db_path: Path, sql: str, params: Any) -> list[str]:
-    db = sqlite3.connect(db_path)  # a new connection: the statistics as they are now
+def test_in_one_batch(store: Engine, tmp_path: Path) -> None:
+    master = tmp_path / "Master.csv"
+    append(master, PART1, PART2)
+    batches: list[int] = []
+    assert ingest_csv(store, [master], counting(batches)).stored == 18
+    assert len(batches) == 1
+    assert outcome(store) == EXPECTED
+
+
+def test_legs_in_different_batches(db_url: str, tmp_path: Path) -> None:
+    """The cut a whole first batch away: each call's legs in two batches (the earlier
+    batch's rows updated by key, on SQLite and on PostgreSQL)."""
+    store = connect(db_url)
+    master = tmp_path / "Master.csv"
+    append(master, PART1, filler(CHUNK // 16 + 1), PART2)
+    batches: list[int] = []
+    ingest_csv(store, [master], counting(batches))
+    assert len(batches) >= 2
+    assert outcome(store) == EXPECTED
+    store.dispose()
+
+
+def test_legs_across_two_runs(db_url: str, tmp_path: Path) -> None:
+    """The second run finds the other legs of its calls stored by the first, on SQLite
+    and on PostgreSQL: A's answer clears its stored leg, C's stored answer clears the new
+    legs, D recovers B's stored legs."""
+    store = connect(db_url)
+    master = tmp_path / "Master.csv"
+    append(master, PART1)
+    ingest_csv(store, [master], IngestRun(directory=DIRECTORY))
+    first = outcome(store)
+    assert first[(A, 100)] == (0, "in no answer") and first[(B, 110)] == (0, "in no answer")
+    append(master, PART2)
+    assert ingest_csv(store, [master]).stored == 7
+    assert outcome(store) == EXPECTED
+    store.dispose()
+
+
+def test_legs_across_runs_in_a_big_file(store: Engine, tmp_path: Path) -> None:
+    """A file over two chunks is parsed in a producer process, the recovery state with
+    it: the legs of a batch before come back to the writer as keys, and a later run
+    looks the rest up in the store."""
+    master = tmp_path / "Master.csv"
+    append(master, PART1, filler(2 * CHUNK + 1), PART2)
+    batches: list[int] = []
+    ingest_csv(store, [master], counting(batches))
+    assert len(batches) >= 3
+    assert outcome(store) == EXPECTED
+
+
+def test_follow_across_polls(store: Engine, tmp_path: Path) -> None:
+    """``--follow``: the legs arrive in two polls; the second is stored correct at once."""
+    master = tmp_path / "Master.csv"
+    append(master, PART1)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            ingest_csv(store, [master], IngestRun(directory=DIRECTORY, stop=stop), follow=True)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
     try:
-        return [r[3] for r in db.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()]
+        wait_for(lambda: len(outcome(store)) == 11, timeout=10)
+        append(master, PART2)
+        wait_for(lambda: outcome(store) == EXPECTED, timeout=10)
     finally:
-        db.close()
+        stop.set()
+        thread.join(10)
+    assert not errors, errors
 
 
-@pytest.mark.parametrize("statistics", [missing, misleading])
-def test_the_updates_of_a_later_import_use_fitting_indexes(tmp_path: Path, statistics: Any) -> None:
-    db_path = tmp_path / "store.db"
-    store = connect(f"sqlite:///{db_path}")
+def test_queue_log_abandoned_calls_stay_missed(store: Engine, tmp_path: Path) -> None:
+    """queue_log's word on a call wins over the legs' codes: E was abandoned (a missed
+    call: 0), Q was answered by 102 (101's leg is not missed), whichever comes first."""
     master = tmp_path / "Master.csv"
-    stored_calls(master)
-    ingest_csv(store, [master])  # a bulk load: indexes built, ANALYZE run
-    store.dispose()
-    db = sqlite3.connect(db_path)
-    statistics(db)
-    db.commit()
-    db.close()
-    updates: list[tuple[str, Any]] = []
-
-    def seen(_conn: Any, _cursor: Any, sql: str, params: Any, _context: Any, many: bool) -> None:
-        if sql.startswith("UPDATE calls") and "is_recovered" in sql:
-            updates.append((sql, params[0] if many else params))
-
-    store = connect(f"sqlite:///{db_path}")
-    event.listen(store, "before_cursor_execute", seen)
-    callbacks(master)
-    summary = ingest_csv(store, [master])
-    assert summary.stored == MISSED_NUMBERS
-    recovered = rows(store, "is_recovered", where=text("is_recovered IS NOT NULL"))
-    assert recovered == [(1,)] * MISSED_NUMBERS  # every missed call called back
-    store.dispose()
-    assert {sql for sql, _ in updates} >= {RECOVERY_SQL["sqlite"]["called_back"]}
-    db = sqlite3.connect(db_path)
-    statistics(db)  # as the run found them (it may have gathered them again)
-    db.commit()
-    db.close()
-    for sql, params in updates:
-        steps = plan(db_path, sql, params)
-        assert not [s for s in steps if any(index in s for index in UNFIT)], (sql, steps)
-        assert not [s for s in steps if s.startswith("SCAN")], (sql, steps)
-        names = [name for name, known in RECOVERY_SQL["sqlite"].items() if known == sql]
-        assert names, sql
-        assert any(FIT[names[0]] in s for s in steps), (sql, steps)
+    append(master, PART1, PART2)
+    ingest_csv(store, [master], IngestRun(directory=DIRECTORY))
+    ingest_queue_log(store, MISSED / "queue_log")
+    abandoned = {**EXPECTED}
+    for seq in (130, 131, 133):
+        abandoned[(E, seq)] = (abandoned[(E, seq)][0], "queue abandoned")
+    assert outcome(store) == abandoned
+    other = connect(f"sqlite:///{tmp_path / 'other.db'}")
+    ingest_queue_log(other, MISSED / "queue_log")
+    ingest_csv(other, [master], IngestRun(directory=DIRECTORY))
+    assert outcome(other) == abandoned
+    other.dispose()
 
 
-def test_each_sqlite_statement_without_statistics(tmp_path: Path) -> None:
-    """Every recovery statement, planned on a store with no statistics at all."""
-    db_path = tmp_path / "store.db"
-    store = connect(f"sqlite:///{db_path}")
+def test_through_the_api(tmp_path: Path) -> None:
+    settings = Settings(db=f"sqlite:///{tmp_path / 'store.db'}", api_token=TOKEN)
+    engine = connect(settings.db)
     master = tmp_path / "Master.csv"
-    append(master, *(line(n, f"07{n:08d}", "0312285000", "NO ANSWER", "2024-03-14 09:00:00")
-                     for n in range(50)))  # fmt: skip
-    ingest_csv(store, [master])
-    store.dispose()
-    db = sqlite3.connect(db_path)
-    db.execute("DROP TABLE IF EXISTS sqlite_stat1")
-    db.commit()
-    db.close()
-    for name, sql in RECOVERY_SQL["sqlite"].items():
-        steps = plan(db_path, sql, [""] * sql.count("?"))
-        assert any(FIT[name] in s for s in steps), (name, steps)
-        assert not [s for s in steps if any(index in s for index in UNFIT)], (name, steps)
-
-
-def test_postgresql_plans_fit_without_statistics_too(postgres: Any) -> None:
-    """PostgreSQL plans a table never analysed much as SQLite without statistics: the
-    callback went through ix_calls_direction. Analysed or not, no statement uses an
-    index that does not fit it, and the callback goes through ix_calls_source."""
-    store: Engine = connect(postgres.new_database())
-    stored = [
-        {"source": f"07{i % 5000:08d}", "destination": "0312285000", "direction": "IN",
-         "time": f"2024-03-{1 + i % 28:02d} 10:00:00", "call_status": "NO ANSWER",
-         "linkedid": f"1710000000.{i}", "is_recovered": 0, "source_key": f"k{i}"}
-        for i in range(20_000)
-    ]  # fmt: skip
-    ensure_indexes(store)
-    insert_calls(store, stored)
-    params = {"key": "k5", "number": "0700000005", "since": "2024-03-01 00:00:00",
-              "until": "2024-03-02", "first": 19_000}  # fmt: skip
-    for analyse in (False, True):
-        with store.begin() as conn:
-            if analyse:
-                conn.exec_driver_sql("ANALYZE calls")
-            for name, sql in RECOVERY_SQL["postgresql"].items():
-                steps = conn.execute(text(f"EXPLAIN {sql}"), params).scalars().all()
-                assert not any(index in s for s in steps for index in UNFIT), (name, steps)
-                if name == "called_back":
-                    assert any("ix_calls_source" in s for s in steps), steps
-    store.dispose()
+    append(master, PART1)
+    ingest_csv(engine, [master], IngestRun(directory=DIRECTORY))
+    append(master, PART2)
+    ingest_csv(engine, [master])
+    with app_client(settings) as client:
+        records = api(client, linkedid=[A, B, F])
+    got = {(r["linkedid"], r["call_status"], r["is_recovered"]) for r in records}
+    assert len(records) == 9
+    assert got == {
+        (A, "NO ANSWER", None), (A, "ANSWERED", None),
+        (B, "NO ANSWER", "1"), (B, "BUSY", "1"),
+        (F, "NO ANSWER", "0"), (F, "ANSWERED", None),
+    }  # fmt: skip
+    engine.dispose()
