@@ -257,7 +257,7 @@ def sign_in_routes(settings: Settings, database: StoreExecutor) -> list[BaseRout
             return refused(request, 403, "Sign-in from another site refused.")
         fields = await _form(request)
         if fields is None:
-            return refused(request, 413, "The form is too big.")
+            return refused(request, 413, "The form is too big, or its size was not given.")
         username, password = fields.get("username", "").strip(), fields.get("password", "")
         target = _next(fields.get("next"))
         if not username or not password:
