@@ -24,13 +24,15 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, create_engine, select, text
 
 from cdrapi.ingest.follow import FileTail
+from cdrapi.ingest.sqltable import source_url
 from cdrapi.protocol.records import RECORD_COLUMNS, record
 from cdrapi.store.engine import connect
 from cdrapi.store.schema import calls
 from tests.conftest import free_port, need
+from tests.ingest.cdr_table import FREEPBX
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "asterisk"
 TOKEN = "ingest-test-token"
@@ -121,6 +123,16 @@ def mariadb() -> Iterator[MariaDB]:
     yield server
     server.stop()
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def freepbx(mariadb: MariaDB) -> tuple[str, Engine]:
+    """A FreePBX ``cdr`` table in a new MariaDB database: its URL and an engine on it."""
+    url = mariadb.new_database()
+    pbx = create_engine(source_url(url))
+    with pbx.begin() as conn:
+        conn.execute(text(FREEPBX))
+    return url, pbx
 
 
 @pytest.fixture

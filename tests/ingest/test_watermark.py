@@ -27,8 +27,8 @@ from cdrapi.settings import Settings
 from cdrapi.store.checkpoints import read_checkpoint, save_checkpoint
 from cdrapi.store.transaction import writing
 from tests.conftest import PostgresServer
+from tests.ingest.cdr_table import FREEPBX, PGSQL, cdr_row, insert_cdrs
 from tests.ingest.conftest import MariaDB, rows, wait_for
-from tests.ingest.test_sqltable import FREEPBX, PGSQL, _insert, _row
 
 MINUTE = dt.timedelta(minutes=1)
 NEW_YORK, TASHKENT = "America/New_York", "Asia/Tashkent"
@@ -52,9 +52,9 @@ class Pbx:
             if self.kind == "timestamptz":  # as written by a PBX in another zone than ours
                 value = local.replace(tzinfo=self.zone).astimezone(dt.UTC).isoformat(" ")
             status = "ANSWERED" if self.kind == "datetime" else 8
-            new.append(_row(self.count, value, status, sequence=1))
+            new.append(cdr_row(self.count, value, status, sequence=1))
         with self.engine.begin() as conn:
-            _insert(conn, new)
+            insert_cdrs(conn, new)
 
 
 @pytest.fixture(params=["datetime", "timestamp", "timestamptz"])
