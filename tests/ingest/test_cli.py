@@ -82,7 +82,7 @@ def test_errors_are_one_clean_line(tmp_path: Path) -> None:
     assert code == 2 and "expected a duration" in out
 
 
-def test_exit_status_when_every_line_or_too_many_are_rejected(tmp_path: Path) -> None:
+def test_exit_status_when_every_line_is_rejected(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'store.db'}"
     bad = tmp_path / "bad.csv"
     bad.write_text("".join(f"junk,{n}\n" for n in range(30)))
@@ -93,6 +93,13 @@ def test_exit_status_when_every_line_or_too_many_are_rejected(tmp_path: Path) ->
     assert "... and 10 more rejected" in out
     assert "30 lines: 0 calls stored, 0 already there, 30 rejected" in out
     assert out.strip().endswith("Error: none of the 30 lines could be stored")
+
+
+def test_exit_status_when_too_many_are_rejected(tmp_path: Path) -> None:
+    """1 line in 20 rejected (5%) is exit 1 by default, 0 with ``--max-rejects 5%``; a
+    ``--max-rejects`` that is no share is a usage error (2)."""
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    rejects = str(tmp_path / "r.txt")
     mixed = tmp_path / "Master.csv"
     append(mixed, *(cdr_line(n) for n in range(1, 20)), "junk,line\n")
     code, out = run("csv", "--db", db, "--rejects", rejects, str(mixed))

@@ -135,7 +135,7 @@ def test_grandstream_columns_reach_the_raw_cdr() -> None:
     assert inbound["linkedid"] == leg["linkedid"] == "1782896400.18"
 
 
-def test_yeastar_columns_reach_the_raw_cdr() -> None:
+def test_yeastar_p_series_columns_reach_the_raw_cdr() -> None:
     inbound, _, outbound, internal, voicemail = raw_cdrs(VENDORS / "yeastar-p-series.csv")
     assert (inbound["calltype"], inbound["srctrunk"], inbound["did"]) == (
         "Inbound", "Vodafone SIP", "0212345600",
@@ -144,19 +144,28 @@ def test_yeastar_columns_reach_the_raw_cdr() -> None:
     assert (outbound["src"], outbound["cnam"]) == ("1001", "Maria Ionescu")  # "Name<1001>"
     assert internal["calltype"] == "Internal" and internal["dst"] == "1003"
     assert voicemail["disposition"] == "NO ANSWER"  # VOICEMAIL: the callee did not answer
+
+
+def test_yeastar_s_series_columns_reach_the_raw_cdr() -> None:
     s_inbound, s_outbound, *_ = raw_cdrs(VENDORS / "yeastar-s-series.csv")
     assert (s_inbound["srctrunk"], s_inbound["did"]) == ("GSM-Gateway", "0212345600")
     assert s_outbound["dsttrunk"] == "GSM-Gateway" and s_outbound["calltype"] == "Outbound"
 
 
-def test_3cx_and_mikopbx_and_freepbx_columns_reach_the_raw_cdr() -> None:
+def test_3cx_columns_reach_the_raw_cdr() -> None:
     inbound, outbound, internal, *_ = raw_cdrs(VENDORS / "3cx-call-log.csv")
     assert [c["calltype"] for c in (inbound, outbound, internal)] == [
         "Inbound", "Outbound", "Internal",
     ]  # fmt: skip
     assert (outbound["src"], outbound["cnam"]) == ("1001", "Maria Ionescu")
+
+
+def test_mikopbx_columns_reach_the_raw_cdr() -> None:
     miko = raw_cdrs(VENDORS / "mikopbx-cdr-general.csv")[0]
     assert (miko["did"], miko["channel"]) == ("0212345600", "PJSIP/SIP-TRUNK-1A2B3C4D-00000012")
     assert miko["dialstatus"] == "ANSWER" and miko["recordingfile"].endswith(".mp3")
+
+
+def test_freepbx_report_columns_reach_the_raw_cdr() -> None:
     freepbx = raw_cdrs(VENDORS / "freepbx-cdr-report.csv")[0]
     assert (freepbx["did"], freepbx["cnam"], freepbx["sequence"]) == ("0212345600", "Ion Pop", "12")
