@@ -26,6 +26,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, create_engine, select, text
 
+from cdrapi.ingest.cdr import CDR_FIELDS, CDR_INDEX
 from cdrapi.ingest.follow import FileTail
 from cdrapi.ingest.sqltable import source_url
 from cdrapi.protocol.records import RECORD_COLUMNS, record
@@ -226,3 +227,13 @@ def lines_of(tail: FileTail) -> list[bytes]:
     while (chunk := tail.read()) is not None:
         found += chunk.data.splitlines(keepends=True)
     return found
+
+
+def raw_cdr(**fields: str) -> tuple[str, ...]:
+    """A raw CDR (CDR_FIELDS order) with these fields, an answered 30-second call otherwise."""
+    raw = [""] * len(CDR_FIELDS)
+    defaults = {"start": "2024-05-06 09:00:00", "duration": "30", "billsec": "25",
+                "disposition": "ANSWERED", "uniqueid": "1714986000.1"}  # fmt: skip
+    for name, value in {**defaults, **fields}.items():
+        raw[CDR_INDEX[name]] = value
+    return tuple(raw)

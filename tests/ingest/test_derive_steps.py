@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cdrapi.ingest.cdr import FIELDS, INDEX, source_key
+from cdrapi.ingest.cdr import CDR_FIELDS, source_key
 from cdrapi.ingest.derive import Deriver
 from cdrapi.ingest.directory import directory_from
 from cdrapi.ingest.recordings import RecordingIndex
 from cdrapi.ingest.row import ROW_FIELDS, Row
-from tests.ingest.conftest import FIXTURES
+from tests.ingest.conftest import FIXTURES, raw_cdr
 
 DIRECTORY = {
     "projects": [{"id": 1, "name": "Suport"}, {"id": 2, "name": "Vanzari"}],
@@ -31,17 +31,8 @@ DIRECTORY = {
 }
 
 
-def cdr(**fields: str) -> tuple[str, ...]:
-    raw = [""] * len(FIELDS)
-    defaults = {"start": "2024-05-06 09:00:00", "duration": "30", "billsec": "25",
-                "disposition": "ANSWERED", "uniqueid": "1714986000.1"}  # fmt: skip
-    for name, value in {**defaults, **fields}.items():
-        raw[INDEX[name]] = value
-    return tuple(raw)
-
-
 def test_the_row_names_every_calls_column_ingestion_writes() -> None:
-    row = Deriver().row(cdr(src="101", dst="102", clid='"Maria" <101>', sequence="3"))
+    row = Deriver().row(raw_cdr(src="101", dst="102", clid='"Maria" <101>', sequence="3"))
     named = Row._make(row)
     assert len(row) == len(ROW_FIELDS) == 39
     assert (named.source_key, named.sequence, named.time, named.call_status) == (
@@ -122,13 +113,13 @@ def test_direction(fields: dict[str, str], trunks: bool, want: tuple[str, str]) 
 
 
 def test_identity() -> None:
-    keyed = cdr(uniqueid="1714986000.7", sequence="12")
+    keyed = raw_cdr(uniqueid="1714986000.7", sequence="12")
     assert Deriver.identity(keyed, "1714986000.7", "12", "", "", "", "101") == (
         "u:1714986000.7:12",
         12,
         "",
     )
-    bare = cdr(uniqueid="", src="0721000001")  # no uniqueid: a digest of the whole CDR
+    bare = raw_cdr(uniqueid="", src="0721000001")  # no uniqueid: a digest of the whole CDR
     key, number, clid = Deriver.identity(bare, "", "", "", "0721000001", "Ion", "0721000001")
     assert key == source_key(bare) and key.startswith("h:") and len(key) == 34
     assert (number, clid) == (None, '"Ion" <0721000001>')
@@ -213,10 +204,10 @@ def _fixture_cdrs() -> list[tuple[str, ...]]:
     text = (FIXTURES / "cdr_csv-21col-Master.csv").read_text("utf-8", "replace")
     out = []
     for fields in csv.reader(io.StringIO(text)):
-        base = dict(zip(FIELDS, fields, strict=False))
-        out.append(cdr(**base))
-        out.append(cdr(**(base | {"end": "", "duration": "0:01:05", "clid": ""})))
-        out.append(cdr(**(base | {"uniqueid": "", "start": base["start"].replace(" ", "T")})))
+        base = dict(zip(CDR_FIELDS, fields, strict=False))
+        out.append(raw_cdr(**base))
+        out.append(raw_cdr(**(base | {"end": "", "duration": "0:01:05", "clid": ""})))
+        out.append(raw_cdr(**(base | {"uniqueid": "", "start": base["start"].replace(" ", "T")})))
     return out
 
 
@@ -228,7 +219,7 @@ def test_row_writes_what_each_step_says(with_directory: bool) -> None:
     deriver, steps = Deriver(directory_from(tables)), Deriver(directory_from(tables))
     for raw in cdrs:
         row = Row._make(deriver.row(raw))
-        f = dict(zip(FIELDS, raw, strict=True))
+        f = dict(zip(CDR_FIELDS, raw, strict=True))
         assert (row.time, row.time_end, row.duration, row.billsec) == steps.times(
             f["start"], f["end"], f["duration"], f["billsec"]
         )

@@ -14,12 +14,11 @@ import pytest
 from sqlalchemy import Engine
 
 from cdrapi.ingest import IngestRun, ingest_csv, rederive
-from cdrapi.ingest.cdr import FIELDS, INDEX
 from cdrapi.ingest.derive import Deriver
 from cdrapi.ingest.direction import CALLS, Directions, call_type, context_kind
 from cdrapi.ingest.directory import directory_from
 from cdrapi.ingest.row import DIRECTION
-from tests.ingest.conftest import FIXTURES, rows
+from tests.ingest.conftest import FIXTURES, raw_cdr, rows
 
 HERE = Path(__file__).parents[1] / "fixtures" / "direction"
 TEN_DIGITS = HERE / "ten-digit-extensions-Master.csv"
@@ -27,18 +26,8 @@ FREEPBX = HERE / "freepbx-inbound-call.csv"
 VENDOR = HERE / "vendor-trunks-and-call-type.csv"
 
 
-def cdr(**fields: str) -> tuple[str, ...]:
-    """A raw CDR (FIELDS order) with these fields, an answered 30-second call otherwise."""
-    raw = [""] * len(FIELDS)
-    defaults = {"start": "2024-05-06 09:00:00", "duration": "30", "billsec": "25",
-                "disposition": "ANSWERED", "uniqueid": "1714986000.1"}  # fmt: skip
-    for name, value in {**defaults, **fields}.items():
-        raw[INDEX[name]] = value
-    return tuple(raw)
-
-
 def direction(deriver: Deriver, **fields: str) -> str:
-    return str(deriver.row(cdr(**fields))[DIRECTION])
+    return str(deriver.row(raw_cdr(**fields))[DIRECTION])
 
 
 def test_ten_digit_extensions_gsm_gateway_and_pri_lines(store: Engine) -> None:

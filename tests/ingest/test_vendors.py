@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine
 
 from cdrapi.ingest import IngestRun, Reject, ingest_csv
-from cdrapi.ingest.cdr import INDEX
+from cdrapi.ingest.cdr import CDR_INDEX
 from cdrapi.ingest.layouts import LineParser
 from tests.ingest.conftest import records
 
@@ -90,7 +90,7 @@ GROUPED = {
 
 
 def raw_cdrs(path: Path) -> list[dict[str, str]]:
-    """The raw CDRs (FIELDS names -> values) the file's lines give."""
+    """The raw CDRs (CDR_FIELDS names -> values) the file's lines give."""
     lines = path.read_text().splitlines()
     parser = LineParser()
     assert parser.read_header(lines[0])
@@ -98,7 +98,7 @@ def raw_cdrs(path: Path) -> list[dict[str, str]]:
     for fields in csv.reader(lines[1:]):
         cdr = parser.cdr(fields)
         assert not isinstance(cdr, str), cdr
-        found.append({name: cdr[i] for name, i in INDEX.items()})
+        found.append({name: cdr[i] for name, i in CDR_INDEX.items()})
     return found
 
 

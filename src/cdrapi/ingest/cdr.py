@@ -1,6 +1,6 @@
 """The raw Asterisk CDR as every source hands it to derivation.
 
-Each source (CSV line, SQL row) becomes a tuple of strings in :data:`FIELDS` order,
+Each source (CSV line, SQL row) becomes a tuple of strings in :data:`CDR_FIELDS` order,
 ``""`` where the source has no such column. Names are Asterisk's own (``cdr.conf``,
 FreePBX's ``asteriskcdrdb.cdr``), plus ``dialstatus``/``hangupcause`` that sites often
 add with ``CDR(...)`` variables, and what vendor exports add: the trunk a call came in
@@ -14,17 +14,24 @@ import hashlib
 import re
 from collections.abc import Sequence
 
-__all__ = ["FIELDS", "INDEX", "UNIQUEID", "is_datetime", "looks_like_uniqueid", "source_key"]
+__all__ = [
+    "CDR_FIELDS",
+    "CDR_INDEX",
+    "UNIQUEID",
+    "is_datetime",
+    "looks_like_uniqueid",
+    "source_key",
+]
 
-FIELDS: tuple[str, ...] = (
+CDR_FIELDS: tuple[str, ...] = (
     "accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp",
     "lastdata", "start", "answer", "end", "duration", "billsec", "disposition", "amaflags",
     "uniqueid", "userfield", "peeraccount", "linkedid", "sequence", "did", "recordingfile",
     "cnum", "cnam", "dialstatus", "hangupcause", "srctrunk", "dsttrunk", "calltype",
 )  # fmt: skip
 
-#: Position of each field name in :data:`FIELDS`.
-INDEX: dict[str, int] = {name: i for i, name in enumerate(FIELDS)}
+#: Position of each field name in :data:`CDR_FIELDS`.
+CDR_INDEX: dict[str, int] = {name: i for i, name in enumerate(CDR_FIELDS)}
 
 #: An Asterisk uniqueid: epoch.counter, optionally behind a ``systemname-`` prefix.
 UNIQUEID = re.compile(r"(?:[\w.-]+-)?\d{9,11}\.\d+")
@@ -46,7 +53,7 @@ def is_datetime(value: str) -> bool:
     )
 
 
-_UID, _SEQ = INDEX["uniqueid"], INDEX["sequence"]
+_UID, _SEQ = CDR_INDEX["uniqueid"], CDR_INDEX["sequence"]
 
 
 def source_key(cdr: Sequence[str]) -> str:

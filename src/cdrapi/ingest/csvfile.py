@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from cdrapi.ingest.batch import Batch
-from cdrapi.ingest.cdr import INDEX
+from cdrapi.ingest.cdr import CDR_INDEX
 from cdrapi.ingest.derive import Deriver
 from cdrapi.ingest.errors import Reject
 from cdrapi.ingest.files import FileSource, run_files
@@ -38,7 +38,7 @@ from cdrapi.ingest.summary import Summary
 
 __all__ = ["CsvChunks", "ingest_csv"]
 
-_CLID = INDEX["clid"]
+_CLID = CDR_INDEX["clid"]
 
 
 class CsvChunks:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from contextlib import suppress
 from operator import itemgetter
 
-from cdrapi.ingest.cdr import FIELDS, INDEX, is_datetime
+from cdrapi.ingest.cdr import CDR_FIELDS, CDR_INDEX, is_datetime
 from cdrapi.ingest.derive import seconds
 from cdrapi.ingest.errors import LayoutError
 from cdrapi.ingest.vendors import FORMATS, RING, Format, norm
@@ -44,7 +44,7 @@ def _table(spec: dict[str, str]) -> dict[str, str]:
 
 
 # field -> header names (comma separated, normalised when the table is built)
-ALIASES: dict[str, str] = {name: name for name in FIELDS} | _table({
+ALIASES: dict[str, str] = {name: name for name in CDR_FIELDS} | _table({
     "start": "calldate,starttime,startdate,start,datetime,callstart,start_stamp,"
     "start_timestamp,time_start,call_start",
     "answer": "answertime,answered,answerdate,answer_stamp,answer_timestamp,time_answered",
@@ -79,10 +79,14 @@ ALIASES: dict[str, str] = {name: name for name in FIELDS} | _table({
 })  # fmt: skip
 
 _EXTRA = (RING,)
-_START, _ANSWER, _END = INDEX["start"], INDEX["answer"], INDEX["end"]
-_SRC, _DST, _CNAM = INDEX["src"], INDEX["dst"], INDEX["cnam"]
-_DURATION, _BILLSEC, _DISPOSITION = INDEX["duration"], INDEX["billsec"], INDEX["disposition"]
-_RING = len(FIELDS)
+_START, _ANSWER, _END = CDR_INDEX["start"], CDR_INDEX["answer"], CDR_INDEX["end"]
+_SRC, _DST, _CNAM = CDR_INDEX["src"], CDR_INDEX["dst"], CDR_INDEX["cnam"]
+_DURATION, _BILLSEC, _DISPOSITION = (
+    CDR_INDEX["duration"],
+    CDR_INDEX["billsec"],
+    CDR_INDEX["disposition"],
+)
+_RING = len(CDR_FIELDS)
 
 # "Maria Ionescu <101>", "\"Maria\" <101>", "Maria Ionescu (101)": a name and a number
 _PARTY = re.compile(r'\s*"?(?P<name>[^"<(]*?)"?\s*[<(](?P<number>[^>)]*)[>)]\s*')
@@ -98,13 +102,13 @@ _SECONDS_TEXT = re.compile(r"\s*(\d+)s\b.*")
 
 
 class HeaderLayout:
-    """The raw CDR of a header CSV's fields: the columns picked in :data:`FIELDS`
+    """The raw CDR of a header CSV's fields: the columns picked in :data:`CDR_FIELDS`
     order, then the format's fixes. ``learn`` reads a chunk's text for the day/month
     order of slashed dates before its lines are parsed."""
 
     def __init__(self, where: dict[str, int], fmt: Format | None) -> None:
         self.format = fmt
-        names = (*FIELDS, *_EXTRA) if fmt is not None else FIELDS
+        names = (*CDR_FIELDS, *_EXTRA) if fmt is not None else CDR_FIELDS
         self._get = itemgetter(*(where.get(name, -1) for name in names))
         self._fixed = fmt is not None and bool(
             fmt.statuses or fmt.times or fmt.parties or fmt.seconds_text or RING in where
@@ -117,10 +121,10 @@ class HeaderLayout:
         fields.append("")
         values: tuple[str, ...] = self._get(fields)
         if not self._fixed:
-            return values if self.format is None else values[: len(FIELDS)]
+            return values if self.format is None else values[: len(CDR_FIELDS)]
         out = list(values)
         self._fix(out)
-        del out[len(FIELDS) :]
+        del out[len(CDR_FIELDS) :]
         return out
 
     def needs_date_order(self) -> bool:
@@ -191,8 +195,8 @@ def column_layout(names: Sequence[str | None]) -> Layout:
     """A function from a line's fields (as many as ``names``) to a raw CDR: the list
     itself, padded, when the names are the first fields (cdr_csv with ``uniqueid`` and
     ``newcdrcolumns``), else a tuple picked from it."""
-    if tuple(names) == FIELDS[: len(names)]:
-        padding = [""] * (len(FIELDS) - len(names))
+    if tuple(names) == CDR_FIELDS[: len(names)]:
+        padding = [""] * (len(CDR_FIELDS) - len(names))
 
         def padded(fields: list[str]) -> list[str]:
             fields.extend(padding)
@@ -200,7 +204,7 @@ def column_layout(names: Sequence[str | None]) -> Layout:
 
         return padded
     where = {name: i for i, name in enumerate(names) if name}
-    getter = itemgetter(*(where.get(name, -1) for name in FIELDS))
+    getter = itemgetter(*(where.get(name, -1) for name in CDR_FIELDS))
 
     def make(fields: list[str]) -> tuple[str, ...]:
         fields.append("")

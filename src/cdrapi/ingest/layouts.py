@@ -29,7 +29,7 @@ import csv
 from collections.abc import Sequence
 from pathlib import Path
 
-from cdrapi.ingest.cdr import FIELDS, INDEX, is_datetime, looks_like_uniqueid
+from cdrapi.ingest.cdr import CDR_FIELDS, CDR_INDEX, is_datetime, looks_like_uniqueid
 from cdrapi.ingest.errors import LayoutError
 from cdrapi.ingest.files import CHUNK
 from cdrapi.ingest.headers import HeaderLayout, Layout, column_layout, header_layout
@@ -75,13 +75,13 @@ def parse_columns_option(value: str | None) -> tuple[dict[str, str], tuple[str, 
         renames = {}
         for item in items:
             header, _, name = item.partition("=")
-            if name.strip() and name.strip() not in INDEX:  # "Header=": ignore it
+            if name.strip() and name.strip() not in CDR_INDEX:  # "Header=": ignore it
                 raise LayoutError(f"--columns: unknown field {name.strip()!r} (known: {_known()})")
             renames[header.strip()] = name.strip()
         return renames, None
     if any("=" in item for item in items):
         raise LayoutError("--columns: give either Header=field pairs or a list of fields")
-    unknown = [item for item in items if item and item not in INDEX]
+    unknown = [item for item in items if item and item not in CDR_INDEX]
     if unknown or "start" not in items:
         raise LayoutError(
             f"--columns: unknown field(s) {', '.join(unknown)} (known: {_known()})"
@@ -92,7 +92,7 @@ def parse_columns_option(value: str | None) -> tuple[dict[str, str], tuple[str, 
 
 
 def _known() -> str:
-    return ", ".join(FIELDS)
+    return ", ".join(CDR_FIELDS)
 
 
 def _cp1252(data: bytes) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from cdrapi.ingest.cdr import FIELDS, INDEX
+from cdrapi.ingest.cdr import CDR_FIELDS, CDR_INDEX
 from cdrapi.ingest.row import ROW_FIELDS
 from cdrapi.ingest.run import IngestRun
 from cdrapi.ingest.summary import Summary
@@ -56,14 +56,17 @@ CHUNK = 5000
 
 
 def _raw(row: Any) -> list[str]:
-    cdr = [""] * len(FIELDS)
+    cdr = [""] * len(CDR_FIELDS)
     for field, value in zip(_KEPT, row[2 : 2 + len(_KEPT)], strict=True):
-        cdr[INDEX[field]] = "" if value is None else str(value)
-    if cdr[INDEX["disposition"]] == "":
-        cdr[INDEX["disposition"]] = "FAILED"
+        cdr[CDR_INDEX[field]] = "" if value is None else str(value)
+    if cdr[CDR_INDEX["disposition"]] == "":
+        cdr[CDR_INDEX["disposition"]] = "FAILED"
     info = dict(part.split(":", 1) for part in (row[1] or "").split("|") if ":" in part)
     if info.get("HC") or info.get("DS"):
-        cdr[INDEX["dialstatus"]], cdr[INDEX["hangupcause"]] = info.get("DS", ""), info.get("HC", "")
+        cdr[CDR_INDEX["dialstatus"]], cdr[CDR_INDEX["hangupcause"]] = (
+            info.get("DS", ""),
+            info.get("HC", ""),
+        )
     return cdr
 
 

@@ -31,7 +31,7 @@ from sqlalchemy import Connection, Engine, column, inspect, select, table
 from sqlalchemy.exc import SQLAlchemyError
 
 from cdrapi.ingest.batch import Batch
-from cdrapi.ingest.cdr import FIELDS, INDEX, source_key
+from cdrapi.ingest.cdr import CDR_FIELDS, CDR_INDEX, source_key
 from cdrapi.ingest.derive import Deriver
 from cdrapi.ingest.errors import Reject, SourceError
 from cdrapi.ingest.queue_fields import queue_fields_for_new_calls
@@ -87,8 +87,8 @@ class _Table:
             )
         self.clock = Clock(column_kind(found[start]["type"], source.dialect.name), self.zone)
         names = {n: found[n]["name"] for n in found}
-        wanted = [n for n in FIELDS if n in names and n != "start"]
-        self.fields = [INDEX["start"], *(INDEX[n] for n in wanted)]
+        wanted = [n for n in CDR_FIELDS if n in names and n != "start"]
+        self.fields = [CDR_INDEX["start"], *(CDR_INDEX[n] for n in wanted)]
         self.columns: list[Any] = [column(names[start]), *(column(names[n]) for n in wanted)]
         self.table = table(table_name, *self.columns)
 
@@ -99,7 +99,7 @@ class _Table:
         return query
 
     def read(self, row: Sequence[Any]) -> tuple[str, Any, list[str]]:
-        values = [""] * len(FIELDS)
+        values = [""] * len(CDR_FIELDS)
         zone = self.zone
         for index, value in zip(self.fields, row, strict=True):
             values[index] = _text(value, zone)
@@ -109,7 +109,7 @@ class _Table:
         try:
             batch.rows.append(self.deriver.row(cdr))
         except ValueError as exc:
-            why = f"uniqueid {cdr[INDEX['uniqueid']]!r}: {exc}"
+            why = f"uniqueid {cdr[CDR_INDEX['uniqueid']]!r}: {exc}"
             batch.rejects.append(Reject(self.name, number, why, _csv_line(cdr)))
             return False
         return True

@@ -1,7 +1,7 @@
 """The CSV exports of the PBXs users run: their column names and what each needs fixed.
 
 Each :class:`Format` is recognised by a few columns only it has (its *signature*) and
-says, in its own terms, which raw CDR field (:data:`cdrapi.ingest.cdr.FIELDS`) a column
+says, in its own terms, which raw CDR field (:data:`cdrapi.ingest.cdr.CDR_FIELDS`) a column
 holds; ``-`` lists the columns it has that carry nothing stored. Columns it does not
 list are read by the common names of :data:`cdrapi.ingest.headers.ALIASES`. Sources of
 each format are in its comment; a fixture per format is in ``tests/fixtures/vendors/``.
