@@ -131,7 +131,7 @@ def test_help_lists_every_command() -> None:
     shown = cdrapi("--help")
     assert shown.returncode == 0
     listed = re.findall(r"^  (\w+)  ", shown.stdout, flags=re.MULTILINE)
-    assert listed == ["demo", "ingest", "pull", "serve"]
+    assert listed == ["demo", "ingest", "pull", "serve", "user"]
 
 
 def test_pull_does_not_load_the_server_or_the_store() -> None:

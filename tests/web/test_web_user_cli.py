@@ -59,7 +59,7 @@ def test_accounts_from_add_to_remove(db_url: str) -> None:
     )  # fmt: skip
     assert code == 0 and "sees projects 1, 2, 3." in out
     code, out, _ = run(
-        "web-user", "add", "agent", "--extensions", "101,102", "--password-stdin",
+        "user", "add", "agent", "--extensions", "101,102", "--password-stdin",
         *db, password="agent's own secret",
     )  # fmt: skip
     assert code == 0 and "sees extensions 101, 102." in out

@@ -23,6 +23,7 @@ COMMANDS = {
     "ingest": "cdrapi.cli.ingest:ingest",
     "pull": "cdrapi.cli.pull:pull",
     "serve": "cdrapi.cli.serve:serve",
+    "user": "cdrapi.cli.web_user:web_user",
 }
 
 config_option = click.option(

@@ -1,4 +1,4 @@
-"""``cdrapi user``: the web call log's accounts (also ``cdrapi web-user``).
+"""``cdrapi user``: the web call log's accounts.
 
     cdrapi user add NAME (--admin | --projects 1,2 | --extensions 101,102) [--password-stdin]
     cdrapi user list
