@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cdrapi.settings import Settings, SettingsError, load_settings
+from cdrapi.settings import Settings, SettingsError, TokenScope, load_settings
 
 README = Path(__file__).parents[1] / "README.md"
 
@@ -52,3 +52,27 @@ def test_bad_configuration_is_a_clear_error(tmp_path: Path) -> None:
     unknown.write_text('dbb = "x"\n')
     with pytest.raises(SettingsError, match="dbb"):
         load_settings(unknown)
+
+
+def test_scoped_tokens_from_the_file_and_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "cdrapi.toml"
+    config.write_text(
+        '[[tokens]]\ntoken = "support"\nprojects = [2]\n\n'
+        '[[tokens]]\ntoken = "agents"\nextensions = ["101", 102]\nprojects = [1]\n'
+    )
+    assert load_settings(config).scoped_tokens == (
+        TokenScope(token="support", projects=(2,)),
+        TokenScope(token="agents", projects=(1,), extensions=("101", "102")),
+    )
+    assert load_settings(config).tokens == []  # they are not tokens that see every call
+    monkeypatch.setenv("CDRAPI_SCOPED_TOKENS", '[{"token": "env", "extensions": ["7"]}]')
+    assert load_settings(config).scoped_tokens == (TokenScope(token="env", extensions=("7",)),)
+    monkeypatch.setenv("CDRAPI_SCOPED_TOKENS", "[{")
+    with pytest.raises(SettingsError, match="scoped_tokens"):
+        load_settings()
+    both = tmp_path / "both.toml"
+    both.write_text('scoped_tokens = []\n[[tokens]]\ntoken = "x"\nprojects = [1]\n')
+    with pytest.raises(SettingsError, match=r"\[\[tokens\]\] or scoped_tokens, not both"):
+        load_settings(both)

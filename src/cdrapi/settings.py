@@ -7,16 +7,30 @@ first: command-line options, ``CDRAPI_*`` environment variables, the TOML file n
 the defaults. The same TOML file may hold the ingestion directory (``[[projects]]``,
 ``[[users]]``, ``[[trunks]]``, ``[[inbound_routes]]``, ``[[queues]]``): those tables are
 read by :mod:`cdrapi.ingest.directory`, not here.
+
+Scoped API tokens are ``[[tokens]]`` tables of that file (the setting ``scoped_tokens``,
+``CDRAPI_SCOPED_TOKENS`` as JSON in the environment), each a :class:`TokenScope`: a token
+that sees only the calls of some projects and/or extensions, where the tokens of
+``api_token`` see every call.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -24,14 +38,57 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-__all__ = ["Settings", "SettingsError", "load_settings"]
+__all__ = ["Settings", "SettingsError", "TokenScope", "load_settings"]
 
 #: Top-level TOML tables that belong to the ingestion directory, not to the settings.
 DIRECTORY_TABLES = frozenset({"projects", "users", "trunks", "inbound_routes", "queues"})
+#: The config file's name for the ``scoped_tokens`` setting: ``[[tokens]]`` tables.
+TOKENS_TABLE = "tokens"
+
+_ProjectId = Annotated[StrictInt, Field(ge=0, le=2**63 - 1)]
+# As a web account's extensions: no spaces or commas, at most 80 characters.
+_Extension = Annotated[str, StringConstraints(pattern=r"^[^\s,]{1,80}$")]
 
 
 class SettingsError(Exception):
     """The configuration is invalid or its file unreadable."""
+
+
+class TokenScope(BaseModel):
+    """An API token that sees only some calls, as a web account's scope does: those of
+    ``projects`` (their ids) and of ``extensions`` (the caller, the called number or the
+    call's directory user); both given, a call must match both. ``/api/cdr`` answers such
+    a token exactly as if the scope were one more filter, counts included."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    token: str
+    projects: tuple[_ProjectId, ...] = ()
+    extensions: tuple[_Extension, ...] = ()
+
+    @field_validator("extensions", mode="before")
+    @classmethod
+    def _numbers_as_text(cls, value: Any) -> Any:
+        # ``extensions = [101]`` means the extension "101", as the request filters read it.
+        if isinstance(value, list | tuple):
+            return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
+        return value
+
+    @field_validator("token")
+    @classmethod
+    def _usable_token(cls, value: str) -> str:
+        if not value.strip() or value != value.strip():
+            raise ValueError("a token must not be empty or start or end with white space")
+        return value
+
+    @model_validator(mode="after")
+    def _some_scope(self) -> TokenScope:
+        if not self.projects and not self.extensions:
+            raise ValueError(
+                "a scoped token needs `projects` or `extensions` (a token that sees every "
+                "call belongs in api_token)"
+            )
+        return self
 
 
 class Settings(BaseSettings):
@@ -99,6 +156,12 @@ class Settings(BaseSettings):
     web_signin_window: int = Field(
         300, ge=1, description="Seconds over which failed sign-ins are counted."
     )
+    scoped_tokens: tuple[TokenScope, ...] = Field(
+        (),
+        description="API tokens that see only some calls (the config file's `[[tokens]]` "
+        "tables; here a JSON list of them): each `token` sees the calls of its `projects` "
+        "(ids) and/or `extensions`, both given: calls matching both.",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -110,9 +173,26 @@ class Settings(BaseSettings):
                 raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
+    @model_validator(mode="after")
+    def _distinct_tokens(self) -> Settings:
+        everything = set(self.tokens)
+        seen: dict[str, int] = {}
+        for number, scope in enumerate(self.scoped_tokens, 1):
+            if scope.token in everything:
+                raise ValueError(
+                    f"[[tokens]] table {number}: its token is also in api_token "
+                    "(CDRAPI_API_TOKEN), which sees every call: give it one place"
+                )
+            if scope.token in seen:
+                raise ValueError(
+                    f"[[tokens]] tables {seen[scope.token]} and {number} give the same token"
+                )
+            seen[scope.token] = number
+        return self
+
     @property
     def tokens(self) -> list[str]:
-        """The configured Bearer tokens."""
+        """The configured Bearer tokens that see every call (``api_token``'s)."""
         return [token.strip() for token in self.api_token.split(",") if token.strip()]
 
     @classmethod
@@ -129,11 +209,32 @@ class Settings(BaseSettings):
 
 
 class _SettingsFile(TomlConfigSettingsSource):
-    """The TOML file less the directory's tables."""
+    """The TOML file less the directory's tables, its ``[[tokens]]`` the ``scoped_tokens``."""
 
     def _read_files(self, files: Any, deep_merge: bool = False) -> dict[str, Any]:
         data = super()._read_files(files, deep_merge=deep_merge)
-        return {key: value for key, value in data.items() if key not in DIRECTORY_TABLES}
+        found = {key: value for key, value in data.items() if key not in DIRECTORY_TABLES}
+        if TOKENS_TABLE in found:
+            if "scoped_tokens" in found:
+                raise ValueError("give scoped tokens as [[tokens]] or scoped_tokens, not both")
+            found["scoped_tokens"] = found.pop(TOKENS_TABLE)
+        return found
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    """Where a problem is, as the user wrote it: ``[[tokens]] table 2: projects``."""
+    if len(loc) >= 2 and loc[0] == "scoped_tokens" and isinstance(loc[1], int):
+        rest = ".".join(str(part) for part in loc[2:])
+        return f"[[tokens]] table {loc[1] + 1}" + (f": {rest}" if rest else "")
+    return ".".join(str(part) for part in loc)
+
+
+def _problem(error: Any) -> str:
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "string_pattern_mismatch":
+        message = "expected text without spaces or commas, at most 80 characters"
+    where = _where(tuple(error["loc"]))
+    return f"{where}: {message}" if where else message
 
 
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
@@ -149,10 +250,9 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
         given = {key: value for key, value in overrides.items() if value is not None}
         return settings_cls(**given)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
-            for error in exc.errors()
-        )
+        problems = "; ".join(_problem(error) for error in exc.errors())
         raise SettingsError(f"invalid configuration: {problems}") from exc
     except (OSError, ValueError) as exc:
+        if path is None:  # an environment variable that is not the JSON it must be
+            raise SettingsError(f"invalid configuration: {exc}") from exc
         raise SettingsError(f"cannot read config file {path}: {exc}") from exc

@@ -7,6 +7,7 @@ supervisor does (:mod:`cdrapi.server.supervisor`).
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import sys
@@ -40,9 +41,11 @@ def serve(
     if not chosen.tokens:
         chosen.api_token = secrets.token_urlsafe(24)
         token_note = " (generated: set CDRAPI_API_TOKEN to choose your own)"
-    # Workers are separate processes: they read the same settings from the environment.
-    for name, value in chosen.model_dump().items():
-        os.environ[f"CDRAPI_{name.upper()}"] = str(value)
+    # Workers are separate processes: they read the same settings from the environment,
+    # where a setting that is not text (a number, the scoped tokens) is JSON.
+    for name, value in chosen.model_dump(mode="json").items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        os.environ[f"CDRAPI_{name.upper()}"] = text
     os.environ.pop("CDRAPI_CONFIG", None)
     click.echo(f"cdrapi serving {chosen.db} on http://{host}:{port}/api/cdr")
     click.echo(f"API token: {chosen.tokens[0]}{token_note}")

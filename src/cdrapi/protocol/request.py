@@ -34,17 +34,20 @@ MAX_ITEMS = 1000
 _INT64 = 2**63
 
 
-def check_bearer(authorization: str | None, tokens: Iterable[str]) -> None:
-    """Accept ``Authorization: Bearer <token>`` for any configured token (constant time)."""
+def check_bearer(authorization: str | None, tokens: Iterable[str]) -> str:
+    """Accept ``Authorization: Bearer <token>`` for any configured token; the token it
+    matched. Every token is compared, in constant time, whichever matches."""
     scheme, _, given = (authorization or "").strip().partition(" ")
     given_bytes = given.strip().encode()
-    matched = False
+    matched: str | None = None
     for token in tokens:
-        matched |= hmac.compare_digest(given_bytes, token.encode())
-    if scheme.lower() != "bearer" or not given_bytes or not matched:
+        if hmac.compare_digest(given_bytes, token.encode()) and matched is None:
+            matched = token
+    if scheme.lower() != "bearer" or not given_bytes or matched is None:
         raise AuthenticationError(
             "Unauthorized: a valid 'Authorization: Bearer <token>' is required"
         )
+    return matched
 
 
 def check_body_size(size: int) -> None:
