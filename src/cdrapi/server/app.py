@@ -1,4 +1,5 @@
-"""The Starlette application: ``/api/cdr`` and ``/healthz``.
+"""The Starlette application: ``/api/cdr`` and ``/healthz``, the recordings and the web
+pages (:func:`cdrapi.web.app.web_routes`: the call log at ``/``, sign-in, static files).
 
 The handler reads the request's body (at most :data:`~cdrapi.protocol.request.MAX_BODY`
 bytes, counted as they arrive), hands its bytes, Content-Type and query string to the
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -29,12 +30,13 @@ from cdrapi.protocol.filters import parse_request
 from cdrapi.protocol.request import check_bearer, check_body_size, read_params
 from cdrapi.protocol.response import error_body, page_body
 from cdrapi.protocol.signing import verify
-from cdrapi.server.recordings import recording_routes
+from cdrapi.server.recordings import recording_routes, signed_path
 from cdrapi.server.supervisor import watch_supervisor
 from cdrapi.settings import Settings, load_settings
 from cdrapi.store.engine import StoreError, connect
 from cdrapi.store.executor import StoreExecutor
 from cdrapi.store.pages import CallPages
+from cdrapi.web.app import web_routes
 
 __all__ = ["create_app", "create_worker_app"]
 
@@ -64,6 +66,18 @@ async def _body(request: Request) -> bytes:
 
 def _error(status: int, messages: list[str], headers: dict[str, str] | None = None) -> Response:
     return Response(error_body(messages), status_code=status, media_type=_JSON, headers=headers)
+
+
+def _recording_link(settings: Settings) -> Callable[[str], str | None]:
+    """How the web pages link a recording for a browser's ``<audio>``: a signed
+    ``/recordings/...`` path, or ``None`` without ``recording_secret`` and ``recordings_dir``."""
+
+    def link(path: str) -> str | None:
+        if not (settings.recording_secret and settings.recordings_dir):
+            return None
+        return signed_path(settings.recording_secret, path, settings.recording_link_ttl)
+
+    return link
 
 
 def create_app(settings: Settings | None = None, *, create_store: bool = True) -> Starlette:
@@ -131,6 +145,7 @@ def create_app(settings: Settings | None = None, *, create_store: bool = True) -
             Route("/api/cdr", cdr, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             *recording_routes(settings),
+            *web_routes(settings, engine, database, _recording_link(settings)),
         ],
         exception_handlers=handlers,
         lifespan=lifespan,
