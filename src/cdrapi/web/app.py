@@ -2,7 +2,8 @@
 
 :func:`web_routes` gives the sign-in routes (:mod:`cdrapi.web.auth`), the call log at
 ``/`` (:mod:`cdrapi.web.calllog`), the call view at ``/calls/{key}``
-(:mod:`cdrapi.web.callview`) and the static files at ``/static`` (the stylesheet and
+(:mod:`cdrapi.web.callview`), the exports of a search at ``/export.csv`` and
+``/export.xlsx`` (:mod:`cdrapi.web.export`) and the static files at ``/static`` (the stylesheet and
 htmx, shipped in the package: a PBX's LAN often has no internet). The server hands in
 what the web layer may not import itself: how to make a playable recording link.
 """
@@ -22,6 +23,7 @@ from cdrapi.store.executor import StoreExecutor
 from cdrapi.web.auth import sign_in_routes, templates
 from cdrapi.web.calllog import calllog_routes
 from cdrapi.web.callview import callview_routes
+from cdrapi.web.export import export_routes
 from cdrapi.web.shown import register
 
 __all__ = ["STATIC_DIR", "web_routes"]
@@ -44,5 +46,6 @@ def web_routes(
         *sign_in_routes(settings, database),
         *calllog_routes(settings, log, database),
         *callview_routes(settings, log, database, recording_link),
+        *export_routes(settings, database),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
