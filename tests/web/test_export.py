@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import html
 import io
 import re
 import zipfile
@@ -299,3 +300,22 @@ def test_a_bad_search_is_refused_in_words(stored: tuple[str, list[dict[str, Any]
         response = client.get("/export.csv?from=yesterday-ish&columns=some")
     assert response.status_code == 400
     assert "Cannot export" in response.text and "columns: all or shown" in response.text
+
+
+def test_the_call_log_links_to_the_export_of_its_search(
+    stored: tuple[str, list[dict[str, Any]]],
+) -> None:
+    db, _ = stored
+    query, filters = SEARCHES[0]
+    with app_client(Settings(db=db)) as client:  # the whole app, as cdrapi serve runs it
+        signed = client.post("/login", data={"username": "admin", "password": PASSWORD})
+        assert signed.status_code == 303
+        page = client.get(f"/?{query}")
+        assert page.status_code == 200
+        links = dict(re.findall(r'id="(export-[a-z]+)" href="([^"]+)"', page.text))
+        assert set(links) == {"export-csv", "export-xlsx", "export-all"}
+        every = client.get(html.unescape(links["export-all"]))
+        _, *body = csv_rows(every)
+        assert [[restored(c) for c in row] for row in body] == as_cells(api_records(db, filters))
+        shown = client.get(html.unescape(links["export-csv"]))
+        assert shown.status_code == 200 and shown.text.count("\r\n") > 1
