@@ -26,13 +26,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cdrapi.protocol.errors import ProtocolError, SignatureError
-from cdrapi.protocol.filters import parse_request
+from cdrapi.protocol.filters import ScopedCallFilters, narrow, parse_request
 from cdrapi.protocol.request import check_bearer, check_body_size, read_params
 from cdrapi.protocol.response import error_body, page_body
 from cdrapi.protocol.signing import verify
 from cdrapi.server.recordings import recording_routes, signed_path
 from cdrapi.server.supervisor import watch_supervisor
-from cdrapi.settings import Settings, load_settings
+from cdrapi.settings import Settings, TokenScope, load_settings
 from cdrapi.store.engine import StoreError, connect
 from cdrapi.store.executor import StoreExecutor
 from cdrapi.store.pages import CallPages
@@ -68,6 +68,18 @@ def _error(status: int, messages: list[str], headers: dict[str, str] | None = No
     return Response(error_body(messages), status_code=status, media_type=_JSON, headers=headers)
 
 
+def _scope_filters(scope: TokenScope) -> dict[str, list[Any]]:
+    """The server-only filters a scoped token's requests are narrowed with (:func:`narrow`),
+    checked once here: a scope that cannot narrow fails the app's start, not a request."""
+    given: dict[str, list[Any]] = {}
+    if scope.projects:
+        given["project_scope"] = list(scope.projects)
+    if scope.extensions:
+        given["extension_scope"] = list(scope.extensions)
+    narrow(ScopedCallFilters(), **given)
+    return given
+
+
 def _recording_link(settings: Settings) -> Callable[[str], str | None]:
     """How the web pages link a recording for a browser's ``<audio>``: a signed
     ``/recordings/...`` path, or ``None`` without ``recording_secret`` and ``recordings_dir``."""
@@ -90,19 +102,25 @@ def create_app(settings: Settings | None = None, *, create_store: bool = True) -
     engine = connect(settings.db, create=create_store)
     pages = CallPages(engine)
     database = StoreExecutor(engine)
-    tokens = settings.tokens
+    # The tokens of api_token see every call; a scoped token's answers are narrowed to its
+    # scope (the server-only filters of ScopedCallFilters), as if it were one more filter.
+    scopes = {scope.token: _scope_filters(scope) for scope in settings.scoped_tokens}
+    tokens = [*settings.tokens, *scopes]
     api_key = settings.api_key
 
     async def cdr(request: Request) -> Response:
         try:
-            check_bearer(request.headers.get("authorization"), tokens)
+            token = check_bearer(request.headers.get("authorization"), tokens)
             content_type = request.headers.get("content-type", "")
             query_string = request.scope.get("query_string", b"")
             params = read_params(await _body(request), content_type, query_string)
             if api_key and not verify(params, api_key):
                 raise SignatureError("Invalid api_hash")
             query = parse_request(params)
-            page = await database.run(pages.fetch, query.filters, query.page)
+            filters, scope = query.filters, scopes.get(token)
+            if scope is not None:
+                filters = narrow(ScopedCallFilters.of(filters), **scope)
+            page = await database.run(pages.fetch, filters, query.page)
         except ProtocolError as exc:
             headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
             return _error(exc.status_code, exc.messages, headers)
