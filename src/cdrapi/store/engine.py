@@ -31,11 +31,23 @@ __all__ = [
     "bump_version",
     "connect",
     "create_schema",
+    "driver_rows",
     "read_version",
     "store_generation",
 ]
 
 _FILE_KEY = "cdrapi.file"
+
+
+def driver_rows(conn: Connection, sql: str, params: Any) -> list[tuple[Any, ...]]:
+    """The rows of ``sql`` as the database driver gives them (plain tuples, no SQLAlchemy
+    row objects: the reads that return many rows), on ``conn``'s own driver connection."""
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
 
 
 class StoreError(Exception):

@@ -41,7 +41,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cdrapi.protocol.filters import CallFilters
 from cdrapi.protocol.records import RECORD_COLUMNS, RECORD_KEYS
-from cdrapi.store.engine import StoreError
+from cdrapi.store.engine import StoreError, driver_rows
 from cdrapi.store.queries import where_clauses
 from cdrapi.store.schema import calls
 
@@ -196,9 +196,4 @@ def _run(conn: Connection, query: Select[Any], *, indexed: bool) -> list[tuple[A
         params = tuple(compiled.params[name] for name in compiled.positiontup)
     else:
         params = compiled.params
-    cursor = conn.connection.cursor()
-    try:
-        cursor.execute(sql, params)
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
+    return driver_rows(conn, sql, params)

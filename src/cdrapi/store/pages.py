@@ -28,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from cdrapi.protocol.filters import CallFilters
 from cdrapi.protocol.pagination import PAGE_SIZE, page_count
 from cdrapi.protocol.records import RECORD_COLUMNS
-from cdrapi.store.engine import StoreError, read_version, store_generation
+from cdrapi.store.engine import StoreError, driver_rows, read_version, store_generation
 from cdrapi.store.queries import where_clauses
 from cdrapi.store.schema import calls
 
@@ -143,12 +143,7 @@ class CallPages:
         else:
             marks = ",".join("?" * len(ids))
             sql, params = f"{self._select_rows}IN ({marks}) ORDER BY calls.id", tuple(ids)
-        cursor = conn.connection.cursor()
-        try:
-            cursor.execute(sql, params)
-            return list(cursor.fetchall())
-        finally:
-            cursor.close()
+        return driver_rows(conn, sql, params)
 
     def _lookup(self, key: tuple[CallFilters, int]) -> _Known | None:
         with self._lock:
