@@ -26,6 +26,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, create_engine, select, text
 
+from cdrapi.ingest import IngestRun, ingest_csv
 from cdrapi.ingest.cdr import CDR_FIELDS, CDR_INDEX
 from cdrapi.ingest.follow import FileTail
 from cdrapi.ingest.sqltable import source_url
@@ -237,3 +238,18 @@ def raw_cdr(**fields: str) -> tuple[str, ...]:
     for name, value in {**defaults, **fields}.items():
         raw[CDR_INDEX[name]] = value
     return tuple(raw)
+
+
+def uids(*numbers: int) -> list[str]:
+    """The uniqueids ``cdr_line`` gives lines ``numbers``."""
+    return [f"1710000000.{n}" for n in numbers]
+
+
+def stored(engine: Engine) -> list[str]:
+    """The stored calls' uniqueids, in line order."""
+    return sorted((uid for (uid,) in rows(engine, "uniqueid")), key=lambda u: int(u[11:]))
+
+
+def run(engine: Engine, path: Path) -> object:
+    """One ``cdrapi ingest csv`` run over ``path``, without a reject file."""
+    return ingest_csv(engine, [path], IngestRun(rejects=None))

@@ -9,20 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from cdrapi.ingest import IngestRun, SourceError, ingest_csv
-from tests.ingest.conftest import append, cdr_line, compress, rows
-
-
-def uids(*numbers: int) -> list[str]:
-    return [f"1710000000.{n}" for n in numbers]
-
-
-def stored(engine: Engine) -> list[str]:
-    return sorted((uid for (uid,) in rows(engine, "uniqueid")), key=lambda u: int(u[11:]))
-
-
-def run(engine: Engine, path: Path) -> object:
-    return ingest_csv(engine, [path], IngestRun(rejects=None))
+from cdrapi.ingest import SourceError
+from tests.ingest.conftest import append, cdr_line, compress, run, stored, uids
 
 
 @pytest.mark.parametrize("suffix", [".gz", ".bz2", ".xz"])

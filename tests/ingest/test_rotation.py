@@ -14,19 +14,7 @@ from sqlalchemy import Engine
 
 from cdrapi.ingest import IngestRun, ingest_csv
 from cdrapi.ingest.rotation import rotations
-from tests.ingest.conftest import append, cdr_line, compress, rows
-
-
-def uids(*numbers: int) -> list[str]:
-    return [f"1710000000.{n}" for n in numbers]
-
-
-def stored(engine: Engine) -> list[str]:
-    return sorted((uid for (uid,) in rows(engine, "uniqueid")), key=lambda u: int(u[11:]))
-
-
-def run(engine: Engine, path: Path) -> object:
-    return ingest_csv(engine, [path], IngestRun(rejects=None))
+from tests.ingest.conftest import append, cdr_line, compress, rows, run, stored, uids
 
 
 def age(path: Path, seconds: float) -> None:
