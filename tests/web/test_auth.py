@@ -283,7 +283,20 @@ def test_where_to_go_after_signing_in(sqlite_db: str) -> None:
         ):
             client.cookies.clear()
             data = {"username": "sales", "password": PASSWORD, "next": given}
-            assert client.post("/signin", data=data).headers["location"] == expected, given
+            assert client.post("/login", data=data).headers["location"] == expected, given
+
+
+def test_only_login_and_logout_sign_in_and_out(sqlite_db: str) -> None:
+    """The fixed interface is /login and /logout: no other path signs anyone in or out."""
+    with browser(sqlite_db) as client:
+        data = {"username": "sales", "password": PASSWORD}
+        for method, path in (("GET", "/signin"), ("POST", "/signin"), ("POST", "/signout")):
+            answer = client.request(method, path, data=data if method == "POST" else None)
+            assert answer.status_code == 404 and "set-cookie" not in answer.headers, path
+        assert sign_in(client).status_code == 303
+        token = shown_token(client.get("/").text)
+        assert client.post("/signout", data={"csrf_token": token}).status_code == 404
+        assert client.get("/").status_code == 200  # still signed in
 
 
 def test_a_store_that_cannot_be_read_is_503_not_a_traceback(tmp_path: Path) -> None:

@@ -58,11 +58,9 @@ __all__ = [
     "templates",
 ]
 
-#: Where the sign-in form is (``/signin`` answers the same) and where signing out posts
-#: (``/signout`` the same).
+#: Where the sign-in form is and where signing out posts (issue 11's fixed interface).
 SIGN_IN_PATH, SIGN_OUT_PATH = "/login", "/logout"
-_ALIASES = {SIGN_IN_PATH: "/signin", SIGN_OUT_PATH: "/signout"}
-_OWN_PATHS = frozenset({*_ALIASES, *_ALIASES.values()})
+_OWN_PATHS = frozenset({SIGN_IN_PATH, SIGN_OUT_PATH})
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
 _MAX_FORM = 16 * 1024  # bytes: a sign-in form is a few hundred
@@ -303,10 +301,8 @@ def sign_in_routes(settings: Settings, database: StoreExecutor) -> list[BaseRout
         sessions.clear_cookie(response, request)
         return response
 
-    routes: list[BaseRoute] = []
-    for path in (SIGN_IN_PATH, _ALIASES[SIGN_IN_PATH]):
-        routes.append(_SignInRoute(path, show, ["GET"], sessions))
-        routes.append(_SignInRoute(path, submit, ["POST"], sessions))
-    for path in (SIGN_OUT_PATH, _ALIASES[SIGN_OUT_PATH]):
-        routes.append(_SignInRoute(path, sign_out, ["POST"], sessions))
-    return routes
+    return [
+        _SignInRoute(SIGN_IN_PATH, show, ["GET"], sessions),
+        _SignInRoute(SIGN_IN_PATH, submit, ["POST"], sessions),
+        _SignInRoute(SIGN_OUT_PATH, sign_out, ["POST"], sessions),
+    ]
