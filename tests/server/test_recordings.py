@@ -7,16 +7,21 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 from cdrapi.ingest import IngestRun, ingest_csv
-from cdrapi.server.recordings import sign, signed_path
-from cdrapi.settings import Settings
+from cdrapi.server.recordings import recording_routes, sign, signed_path
+from cdrapi.settings import Settings, TokenScope
 from cdrapi.store.engine import connect
+from cdrapi.store.executor import StoreExecutor
 from tests.conftest import app_client
+from tests.data import load
 from tests.ingest.conftest import append, cdr_line
 from tests.server.conftest import assert_envelope
 
@@ -214,3 +219,121 @@ def test_hostile_requests_for_recordings_are_4xx(
     response = client.get(url, headers={"Authorization": authorization})
     assert 400 <= response.status_code < 500, response.text
     assert_envelope(response, response.status_code)
+
+
+# --- scoped tokens: the recordings of their calls only --------------------------------
+
+SCOPED_2, SCOPED_EXT = "project-two-token", "agent-0721000111"
+#: path -> (project, source) of the call naming it (None: a file no call names).
+OWNED = {
+    "2024/05/01/in-0312285000-0721000111-20240501-100000-1714546800.1.wav": (2, "0721000111"),
+    "ondemand/2024/05/01/od-1714546800.1-1.wav": (2, "0721000111"),  # a monitor file
+    "ondemand/2024/05/01/od-1714546800.1-2.wav": (2, "0721000111"),  # and a second one
+    "2024/05/01/out-0744000222-101-20240501-100500-1714547100.2.wav": (1, "101"),
+    "odd name without an id.wav": (2, "0744000333"),
+    "2024/05/01/copy-of-1714546800.1.wav": (1, "0744000444"),  # names project 2's call
+    "orphan.wav": None,
+}
+
+
+def owned_rows() -> list[dict[str, Any]]:
+    rows = []
+    monitors = "ondemand/2024/05/01/od-1714546800.1-1.wav,ondemand/2024/05/01/od-1714546800.1-2.wav"
+    named = [path for path, owner in OWNED.items() if owner and not path.startswith("ondemand")]
+    for n, path in enumerate(named, 1):
+        project, source = OWNED[path] or (None, "")
+        uid = f"17145468{n:02d}.{n}" if n > 1 else "1714546800.1"
+        rows.append({
+            "uniqueid": uid, "linkedid": uid, "time": f"2024-05-01 10:{n:02d}:00",
+            "source": source, "destination": "0312285000", "direction": "IN",
+            "call_status": "ANSWERED", "project_id": project, "recording_file": path,
+            "monitor_files": monitors if n == 1 else None, "billsec": 30, "duration": 40,
+        })  # fmt: skip
+    return rows
+
+
+@pytest.fixture
+def scoped_site(db_url: str, tmp_path: Path) -> Settings:
+    engine = connect(db_url)
+    load(engine, owned_rows())
+    engine.dispose()
+    root = tmp_path / "recordings"
+    for path in [*OWNED, "2024/05/01/nobodys.wav"]:
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_bytes(path.encode() + AUDIO)
+    scopes = (
+        TokenScope(token=SCOPED_2, projects=(2,)),
+        TokenScope(token=SCOPED_EXT, extensions=("0721000111",)),
+    )
+    return Settings(
+        db=db_url, api_token=TOKEN, recordings_dir=str(root), recording_secret=SECRET,
+        scoped_tokens=scopes,
+    )  # fmt: skip
+
+
+def _visible(token: str, owner: tuple[int, str] | None) -> bool:
+    if token == TOKEN:
+        return True
+    if owner is None:
+        return False
+    return owner[0] == 2 if token == SCOPED_2 else owner[1] == "0721000111"
+
+
+def _check_scopes(client: httpx.Client) -> None:
+    missing = client.get("/recordings/2024/05/01/missing.wav", headers=AUTH)
+    assert missing.status_code == 404
+    for token in (TOKEN, SCOPED_2, SCOPED_EXT):
+        auth = {"Authorization": f"Bearer {token}"}
+        for path, owner in OWNED.items():
+            got = client.get(f"/recordings/{quote(path)}", headers=auth)
+            asked = client.get(f"/recording-links/{quote(path)}", headers=auth)
+            if _visible(token, owner):
+                assert got.status_code == 200, (token, path)
+                assert got.content == path.encode() + AUDIO
+                assert client.get(asked.json()["url"]).content == got.content  # no token
+                part = client.get(
+                    f"/recordings/{quote(path)}", headers={**auth, "Range": "bytes=0-9"}
+                )
+                assert part.status_code == 206 and part.content == path.encode()[:10]
+            else:  # the very answer a file that does not exist gets
+                for answer in (got, asked):
+                    assert answer.status_code == 404, (token, path)
+                    assert answer.content == missing.content
+                    assert answer.headers["content-type"] == missing.headers["content-type"]
+        nobody = client.get("/recordings/2024/05/01/nobodys.wav", headers=auth)
+        assert nobody.status_code == (200 if token == TOKEN else 404)
+    bad = client.get(
+        f"/recordings/{quote(next(iter(OWNED)))}", headers={"Authorization": "Bearer x"}
+    )
+    assert bad.status_code == 401  # an unknown token, as ever
+
+
+def test_a_scoped_token_gets_the_recordings_of_its_calls_only(scoped_site: Settings) -> None:
+    with app_client(scoped_site) as client:  # the app's routes, as cdrapi serve runs them
+        _check_scopes(client)
+
+
+def test_a_scoped_tokens_check_on_the_apps_store_threads(scoped_site: Settings) -> None:
+    engine = connect(scoped_site.db, create=False)
+    database = StoreExecutor(engine)
+    try:
+        with app_client(Starlette(routes=recording_routes(scoped_site, database))) as client:
+            _check_scopes(client)
+    finally:
+        database.close()
+        engine.dispose()
+
+
+def test_a_scoped_token_on_a_store_that_cannot_be_read_is_503(tmp_path: Path) -> None:
+    root = tmp_path / "recordings"
+    root.mkdir()
+    (root / "a.wav").write_bytes(AUDIO)
+    settings = Settings(
+        db=f"sqlite:///{tmp_path / 'gone.db'}", recordings_dir=str(root),
+        scoped_tokens=(TokenScope(token=SCOPED_2, projects=(2,)),),
+    )  # fmt: skip
+    routes = recording_routes(settings)
+    with app_client(Starlette(routes=routes)) as client:
+        answer = client.get("/recordings/a.wav", headers={"Authorization": f"Bearer {SCOPED_2}"})
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
+        assert answer.json()["has_error"] is True

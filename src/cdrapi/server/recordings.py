@@ -9,16 +9,28 @@ before any comparison (``hmac.compare_digest`` raised on non-ASCII text: a 500 w
 token). Files are served with HTTP Range support (seeking, :mod:`cdrapi.server.ranges`),
 and no path can leave ``recordings_dir``: ``..``, absolute paths and symlinks pointing
 outside are 404, and so is any file or directory whose name starts with a dot.
+
+A scoped API token (``[[tokens]]``, :class:`~cdrapi.settings.TokenScope`) gets, on both
+routes, only the recordings of its calls: a call in its scope must name the path as its
+``recording_file`` or one of its ``monitor_files`` (a store query,
+:func:`cdrapi.store.recordings.recorded_by`); any other path is answered exactly as a
+file that does not exist (404 ``Not found``), so a scope learns nothing of other calls.
+The tokens of ``api_token`` see every recording. The query runs on the app's store
+threads when :func:`recording_routes` is given them, else on an engine of its own made
+at the first such request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import mimetypes
 import re
+import threading
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import orjson
@@ -27,10 +39,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cdrapi.protocol.errors import ProtocolError
+from cdrapi.protocol.filters import CallFilters, ScopedCallFilters, narrow
 from cdrapi.protocol.request import check_bearer
 from cdrapi.protocol.response import error_body
 from cdrapi.server.ranges import RangedFile, RangeNotSatisfiable, parse_range
-from cdrapi.settings import Settings
+from cdrapi.settings import Settings, TokenScope
+from cdrapi.store.engine import StoreError, connect
+from cdrapi.store.executor import StoreExecutor
+from cdrapi.store.recordings import recorded_by
 
 __all__ = ["confine", "recording_routes", "sign", "signed_path"]
 
@@ -39,6 +55,7 @@ _TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".gsm"
           ".opus": "audio/ogg", ".flac": "audio/flac", ".wav49": "audio/wav"}  # fmt: skip
 _SIGNATURE = re.compile(r"[0-9a-fA-F]{64}")
 _EXPIRES = re.compile(r"[0-9]{1,12}")
+_UNAVAILABLE = "Service unavailable: the call store cannot be read"
 
 
 def sign(secret: str, path: str, expires: int) -> str:
@@ -102,14 +119,65 @@ def _file(request: Request, target: Path) -> Response:
     return response
 
 
-def recording_routes(settings: Settings) -> list[Route]:
-    """The recording routes for ``settings`` (none without ``recordings_dir``)."""
+def _scope_filters(scope: TokenScope) -> CallFilters:
+    given: dict[str, Any] = {}
+    if scope.projects:
+        given["project_scope"] = list(scope.projects)
+    if scope.extensions:
+        given["extension_scope"] = list(scope.extensions)
+    return narrow(ScopedCallFilters(), **given)
+
+
+class _Owners:
+    """Whether a token may have a recording: every one for a full token; for a scoped
+    token, those a call in its scope names (read on the store's threads)."""
+
+    def __init__(self, settings: Settings, database: StoreExecutor | None) -> None:
+        self.scopes = {scope.token: _scope_filters(scope) for scope in settings.scoped_tokens}
+        self.database = database
+        self._db = settings.db
+        self._own: StoreExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _executor(self) -> StoreExecutor:
+        if self.database is not None:
+            return self.database
+        with self._lock:
+            if self._own is None:
+                self._own = StoreExecutor(connect(self._db, create=False))
+            return self._own
+
+    async def allow(self, token: str, path: str) -> bool:
+        filters = self.scopes.get(token)
+        if filters is None:
+            return True
+        database = await asyncio.to_thread(self._executor)
+        return await database.run(recorded_by, database.engine, path, filters)
+
+
+def recording_routes(settings: Settings, database: StoreExecutor | None = None) -> list[Route]:
+    """The recording routes for ``settings`` (none without ``recordings_dir``); a scoped
+    token's checks run on ``database`` (the app's store threads) if given."""
     if not settings.recordings_dir:
         return []
     root = Path(settings.recordings_dir)
-    tokens, secret = settings.tokens, settings.recording_secret
+    owners = _Owners(settings, database)
+    tokens, secret = [*settings.tokens, *owners.scopes], settings.recording_secret
 
-    def allowed(request: Request, path: str) -> Response | None:
+    async def bearer(request: Request, path: str) -> Response | None:
+        """``None`` if the request's Bearer token may have ``path``, else the answer."""
+        try:
+            token = check_bearer(request.headers.get("authorization"), tokens)
+        except ProtocolError as exc:
+            return _error(exc.status_code, exc.messages[0])
+        try:
+            if not await owners.allow(token, path):
+                return _error(404, "Not found")  # as a file that does not exist
+        except StoreError:
+            return _error(503, _UNAVAILABLE, {"Retry-After": "5"})
+        return None
+
+    async def allowed(request: Request, path: str) -> Response | None:
         given = request.query_params.get("signature")
         if given is not None and secret:
             stamp = request.query_params.get("expires", "")
@@ -122,15 +190,11 @@ def recording_routes(settings: Settings) -> list[Route]:
             if expires < time.time():
                 return _error(403, "Recording link expired")
             return None
-        try:
-            check_bearer(request.headers.get("authorization"), tokens)
-        except ProtocolError as exc:
-            return _error(exc.status_code, exc.messages[0])
-        return None
+        return await bearer(request, path)
 
     async def recording(request: Request) -> Response:
         path = request.path_params["path"]
-        denied = allowed(request, path)
+        denied = await allowed(request, path)
         if denied is not None:
             return denied
         target = confine(root, path)
@@ -140,10 +204,9 @@ def recording_routes(settings: Settings) -> list[Route]:
 
     async def link(request: Request) -> Response:
         path = request.path_params["path"]
-        try:
-            check_bearer(request.headers.get("authorization"), tokens)
-        except ProtocolError as exc:
-            return _error(exc.status_code, exc.messages[0])
+        denied = await bearer(request, path)
+        if denied is not None:
+            return denied
         if not secret:
             return _error(404, "Signed links are off: set recording_secret")
         if confine(root, path) is None:
