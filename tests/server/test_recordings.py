@@ -4,7 +4,9 @@ expired, never anything outside ``recordings_dir`` nor a dotfile in it."""
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,12 +20,13 @@ from starlette.applications import Starlette
 from cdrapi.ingest import IngestRun, ingest_csv
 from cdrapi.server.recordings import recording_routes, sign, signed_path
 from cdrapi.settings import Settings, TokenScope
+from cdrapi.store.accounts import create_account
 from cdrapi.store.engine import connect
 from cdrapi.store.executor import StoreExecutor
 from tests.conftest import app_client
 from tests.data import load
 from tests.ingest.conftest import append, cdr_line
-from tests.server.conftest import assert_envelope
+from tests.server.conftest import CDRAPI, assert_envelope, served
 
 TOKEN = "recordings-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -337,3 +340,44 @@ def test_a_scoped_token_on_a_store_that_cannot_be_read_is_503(tmp_path: Path) ->
         answer = client.get("/recordings/a.wav", headers={"Authorization": f"Bearer {SCOPED_2}"})
         assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
         assert answer.json()["has_error"] is True
+
+
+# --- cdrapi serve: the call view's player needs no configuration -----------------------
+
+
+def test_cdrapi_serve_signs_recording_links_with_a_key_kept_in_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """recordings_dir without recording_secret: every worker, and a restarted server,
+    signs the call view's recording links with the same generated key."""
+    db = f"sqlite:///{tmp_path / 'cdrapi.db'}"
+    engine = connect(db)
+    load(engine, owned_rows()[:1])
+    create_account(engine, "admin", "a long enough password")
+    engine.dispose()
+    path = next(iter(OWNED))
+    root = tmp_path / "recordings"
+    (root / path).parent.mkdir(parents=True)
+    (root / path).write_bytes(AUDIO)
+    monkeypatch.setenv("CDRAPI_RECORDINGS_DIR", str(root))
+    monkeypatch.delenv("CDRAPI_RECORDING_SECRET", raising=False)
+    command = [CDRAPI, "serve", "--db", db, "--workers", "2"]
+
+    def player_link(base: str) -> str:
+        with httpx.Client(base_url=base) as browser:
+            form = {"username": "admin", "password": "a long enough password"}
+            assert browser.post("/login", data=form).status_code == 303
+            page = browser.get("/calls/1714546800.1")
+        found = re.search(r'<audio controls preload="metadata" src="([^"]+)"', page.text)
+        assert found, page.text
+        return html.unescape(found.group(1))
+
+    with served(command, TOKEN) as (base, _):
+        links = [player_link(base) for _ in range(4)]  # new connections: either worker
+        for link in links:
+            assert "signature=" in link
+            for _ in range(4):
+                answer = httpx.get(base + link, headers={"Range": "bytes=0-99"})
+                assert answer.status_code == 206 and answer.content == AUDIO[:100]
+    with served(command, TOKEN) as (base, _):  # started again: the same key
+        assert httpx.get(base + links[0]).content == AUDIO

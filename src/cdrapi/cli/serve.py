@@ -3,6 +3,11 @@
 Connections use :class:`cdrapi.server.protocol.HttpProtocol` (limits on request heads,
 timeouts on heads and bodies); with ``--workers`` above 1 each worker exits when the
 supervisor does (:mod:`cdrapi.server.supervisor`).
+
+With ``recordings_dir`` set and no ``recording_secret``, the key that signs the recording
+links (the call view's player) is one generated once and kept in the store
+(:func:`cdrapi.store.accounts.web_key`, as the session key is), so every worker and
+every restart signs and checks links alike: recordings play with no configuration.
 """
 
 from __future__ import annotations
@@ -16,9 +21,13 @@ import click
 
 from cdrapi.cli.common import clean_errors, config_option, db_option
 from cdrapi.cli.settings import STORE_ERRORS, settings
+from cdrapi.store.accounts import web_key
 from cdrapi.store.engine import connect
 
-__all__ = ["serve"]
+__all__ = ["RECORDING_KEY", "serve"]
+
+#: The name of the generated recording-link key in the store's ``web_keys``.
+RECORDING_KEY = "recordings"
 
 
 @click.command()
@@ -36,7 +45,12 @@ def serve(
 
     chosen = settings(config, db=db)
     with clean_errors(*STORE_ERRORS):
-        connect(chosen.db).dispose()  # create the schema once, before any worker starts
+        engine = connect(chosen.db)  # create the schema once, before any worker starts
+        try:
+            if chosen.recordings_dir and not chosen.recording_secret:
+                chosen.recording_secret = web_key(engine, RECORDING_KEY)
+        finally:
+            engine.dispose()
     token_note = ""
     if not chosen.tokens:
         chosen.api_token = secrets.token_urlsafe(24)
