@@ -4,6 +4,8 @@ cdrapi ingest csv /var/log/asterisk/cdr-csv/Master.csv --follow
 cdrapi ingest db mysql://freepbx:secret@localhost/asteriskcdrdb --follow
 cdrapi ingest queue-log /var/log/asterisk/queue_log --follow
 cdrapi ingest queue-log --db-url mysql://freepbx:secret@localhost/asteriskcdrdb --table queuelog
+cdrapi ingest cel /var/log/asterisk/cel-custom/Master.csv --follow
+cdrapi ingest cel mysql://freepbx:secret@localhost/asteriskcdrdb --table cel --follow
 cdrapi ingest rederive --config cdrapi.toml
 """
 
@@ -149,7 +151,7 @@ def _progress(follow: bool) -> Callable[[Summary], None]:
 
 @click.group()
 def ingest() -> None:
-    """Import Asterisk call records: CSV files, the SQL cdr table, queue_log."""
+    """Import Asterisk call records: CSV files, the SQL cdr table, queue_log, CEL."""
 
 
 @ingest.command("csv")
@@ -313,6 +315,76 @@ def queue_log_command(
         def work() -> Summary:
             assert path is not None
             return ingest_queue_log(engine, path, options, follow=follow)
+
+    _run(options, follow, work, max_rejects)
+
+
+@ingest.command("cel")
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--table", "table_name", default="cel", show_default=True,
+              help="The table, when SOURCE is a database URL.")  # fmt: skip
+@click.option(
+    "--columns",
+    default=None,
+    help="The layout of a cel_custom file whose template is not the sample's: its column "
+    "names in order ('eventtype,eventtime,...,linkedid,extra'; '-' skips one).",
+)
+@click.option(
+    "--lookback",
+    default="10m",
+    show_default=True,
+    callback=_lookback,
+    help="With a database URL: how far behind the latest event each poll looks again.",
+)
+@click.option("--interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
+              help="Seconds between polls of a database with --follow.")  # fmt: skip
+@click.option("--gmt", is_flag=True, help="With a database URL: its times are UTC "
+              "(the backend's usegmtime).")  # fmt: skip
+@follow_option
+@rejects_option
+@max_rejects_option
+@from_start_option
+@db_option
+@config_option
+def cel_command(
+    sources: tuple[str, ...],
+    table_name: str,
+    columns: str | None,
+    lookback: dt.timedelta,
+    interval: float,
+    gmt: bool,
+    follow: bool,
+    rejects: str,
+    max_rejects: float,
+    from_start: bool,
+    db: str | None,
+    config: str | None,
+) -> None:
+    """Import Asterisk CEL: IVR paths, transfers, MixMonitor files, ring times, call ends.
+
+    Each SOURCE is a cel_custom CSV file (/var/log/asterisk/cel-custom/Master.csv) or a
+    database URL (mysql://, postgresql://, sqlite:///) with a cel table (cel_odbc,
+    cel_pgsql, cel_sqlite3; FreePBX's asteriskcdrdb). Files resume where the last run
+    stopped; a table from its last position less --lookback.
+    """
+    urls = [source for source in sources if "://" in source]
+    files = [source for source in sources if "://" not in source]
+    if urls and (files or len(urls) > 1):
+        raise click.UsageError("give cel_custom FILES, or one database URL")
+    engine, options = _options(config, db, rejects, from_start)
+    if urls:
+        from cdrapi.ingest.cel_table import ingest_cel_table
+
+        def work() -> Summary:
+            return ingest_cel_table(
+                engine, urls[0], options, table_name=table_name, follow=follow,
+                lookback=lookback, interval=interval, gmt=gmt,
+            )  # fmt: skip
+    else:
+        from cdrapi.ingest.cel_file import ingest_cel
+
+        def work() -> Summary:
+            return ingest_cel(engine, files, options, follow=follow, columns=columns)
 
     _run(options, follow, work, max_rejects)
 

@@ -32,6 +32,7 @@ from sqlalchemy.types import TypeEngine
 __all__ = [
     "SECONDARY_INDEXES",
     "calls",
+    "cel_calls",
     "checkpoints",
     "inbound_routes",
     "meta",
@@ -196,6 +197,27 @@ queue_calls = Table(
     Column("queue_log", Text),
     Column("transfers", Text),
     Column("call_codes", String(255)),
+)
+
+# What CEL (Channel Event Logging) says of each call (``linkedid``): its events as JSON
+# and the fields they give the call's records (:mod:`cdrapi.store.cel`). Kept apart, as
+# ``queue_calls``, so the fields reach the records whether the CDR or the CEL comes first.
+# ``ivr_uniqueid``: the channel that went through the IVR (its legs get ``ivr_log``);
+# ``rings``: JSON, channel name -> seconds it rang (a leg's ``ring_time`` by its
+# ``dstchannel``); ``ended``: LINKEDID_END, the moment the call really ended (local time).
+cel_calls = Table(
+    "cel_calls",
+    metadata,
+    Column("linkedid", String(150), primary_key=True),
+    Column("events", Text, nullable=False),
+    Column("ivr_uniqueid", String(150)),
+    Column("ivr_log", Text),
+    Column("ivr_duration", Integer, nullable=False, server_default="0"),
+    Column("transfers", Text),
+    Column("monitor_files", Text),
+    Column("monitor_urls", Text),
+    Column("rings", Text, nullable=False, server_default="{}"),
+    Column("ended", _sortable(19)),
 )
 
 # Who may sign in to the web call log, and which calls each sees: cdrapi's own accounts,

@@ -10,6 +10,7 @@ holds it); the modules under it are named by what they hold:
                          checkpoint, one transaction), keys stored, derived fields
 :mod:`.recovery`         ``is_recovered`` of calls stored before a batch
 :mod:`.queue_calls`      what queue_log says of each call, copied onto its rows
+:mod:`.cel`              what CEL says of each call, copied onto its rows
 :mod:`.directory`        projects, users, queues, trunks, inbound routes
 :mod:`.checkpoints`      where each source stopped
 :mod:`.bulk`             filling an empty store fast; indexes an interrupted load left
@@ -32,7 +33,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row
 
-from cdrapi.store import calls, queue_calls
+from cdrapi.store import calls, cel, queue_calls
 from cdrapi.store.bulk import bulk_load, ensure_indexes
 from cdrapi.store.calls import write_batch
 from cdrapi.store.checkpoints import read_checkpoint
@@ -136,10 +137,12 @@ class Writer:
     # -- queue_log -----------------------------------------------------------------------
 
     def queue_fields_for_new_calls(self, conn: Connection, first_id: int) -> None:
-        """Give the rows just stored (ids from ``first_id`` on) what queue_log already
-        said of their calls."""
+        """Give the rows just stored (ids from ``first_id`` on) what queue_log and CEL
+        already said of their calls (CEL's last: its values are the more exact)."""
         if queue_calls.has_queue_calls(conn):
             queue_calls.copy_queue_fields(conn, from_id=first_id)
+        if cel.has_cel_calls(conn):
+            cel.copy_cel_fields(conn, from_id=first_id)
 
     def read_queue_events(self, conn: Connection, callids: Collection[str]) -> dict[str, list[Any]]:
         """The events stored for each of ``callids`` (callid -> events as saved)."""
@@ -150,8 +153,31 @@ class Writer:
         queue_calls.save_queue_calls(conn, rows)
 
     def copy_queue_fields(self, conn: Connection, callids: Collection[str]) -> int:
-        """Copy the queue fields of ``callids`` onto their calls; return the rows changed."""
-        return queue_calls.copy_queue_fields(conn, callids=callids)
+        """Copy the queue fields of ``callids`` onto their calls, then what CEL said of
+        those calls again (it wins where it knows); return the rows changed."""
+        changed = queue_calls.copy_queue_fields(conn, callids=callids)
+        if changed and cel.has_cel_calls(conn):
+            cel.copy_cel_fields(conn, uniqueids=callids)
+        return changed
+
+    # -- CEL -----------------------------------------------------------------------------
+
+    def read_cel_events(self, conn: Connection, linkedids: Collection[str]) -> dict[str, list[Any]]:
+        """The CEL events stored for each of ``linkedids`` (linkedid -> events as saved)."""
+        return cel.read_cel_events(conn, linkedids)
+
+    def save_cel_calls(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert or replace calls' CEL: ``linkedid``, ``events`` and their fields."""
+        cel.save_cel_calls(conn, rows)
+
+    def copy_cel_fields(self, conn: Connection, linkedids: Collection[str]) -> int:
+        """Copy the CEL fields of ``linkedids`` onto their calls; return the rows changed."""
+        return cel.copy_cel_fields(conn, linkedids=linkedids)
+
+    def call_ended(self, linkedid: str) -> str | None:
+        """When the call ``linkedid`` really ended (CEL's LINKEDID_END), if known."""
+        with self.engine.connect() as conn:
+            return cel.call_ended(conn, linkedid)
 
     # -- deriving stored calls again -----------------------------------------------------
 
@@ -179,6 +205,10 @@ class Writer:
             self.clear_missed(conn, cleared)
 
     def copy_all_queue_fields(self) -> int:
-        """Copy every queued call's fields onto its calls (one transaction)."""
+        """Copy every queued call's fields onto its calls, then every call's CEL fields
+        (one transaction); return the rows queue_log changed."""
         with writing(self.engine) as conn:
-            return queue_calls.copy_queue_fields(conn)
+            changed = queue_calls.copy_queue_fields(conn)
+            if cel.has_cel_calls(conn):
+                cel.copy_cel_fields(conn)
+            return changed
