@@ -19,6 +19,7 @@ from sqlalchemy import Engine, select
 
 from cdrapi.cli.ingest import ingest
 from cdrapi.ingest import IngestRun, LayoutError, Reject, ingest_csv
+from cdrapi.ingest.cel_events import DEFAULT_LAYOUT
 from cdrapi.ingest.cel_file import ingest_cel
 from cdrapi.ingest.directory import directory_from
 from cdrapi.protocol.records import RECORD_COLUMNS, record
@@ -38,6 +39,7 @@ SETTINGS = Settings.model_validate({
     "timezone": "Europe/Bucharest", "recordings_dir": "/var/spool/asterisk/monitor",
     "public_url": "https://pbx.example.ro",
 })  # fmt: skip
+DEFAULT = DEFAULT_LAYOUT  # the columns of Master.csv: the template's, then ${eventextra}
 FIELDS = ("ivr_log", "ivr_duration", "transfers", "monitor_files", "monitor_urls", "ring_time")
 M1 = "2024/03/14/in-101-0721555005-20240314-104000-1710405600.14.wav"
 M2 = "2024/03/14/in-102-0721555005-20240314-104100-1710405660.16.wav"
