@@ -15,7 +15,8 @@ again for a call stored without one.
 
 The store reads the calls and rewrites them (:class:`~cdrapi.store.writer.Writer`'s
 ``ingested_calls``, ``rewrite_derived`` and ``copy_all_queue_fields``); this module
-names the columns and derives the values.
+names the columns and derives the values. A field set by an annotation (``POST
+/api/cdr/annotate``) keeps its value: the store's ``rewrite_derived`` never writes over it.
 """
 
 from __future__ import annotations

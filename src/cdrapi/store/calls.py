@@ -10,7 +10,8 @@ Ingestion writes through :func:`write_batch`: rows whose ``source_key`` is alrea
 are skipped (``ON CONFLICT DO NOTHING``, so the same CDR read twice stays one record),
 and the source's checkpoint is saved in the same transaction as the rows it covers, so a
 crash at any point loses and doubles nothing. :func:`ingested_calls` and
-:func:`rewrite_derived` serve deriving stored calls again.
+:func:`rewrite_derived` serve deriving stored calls again (never over an annotation:
+:mod:`cdrapi.store.annotations`).
 
 A full disk met by any of these writes is raised as
 :class:`~cdrapi.store.diskfull.DiskFull` (a ``StoreError``: one ``Error:`` line in the CLI)
@@ -32,6 +33,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql as pg_dialect
 
+from cdrapi.store.annotations import keep_annotated
 from cdrapi.store.checkpoints import save_checkpoint
 from cdrapi.store.diskfull import AGAIN, RESUMES, reporting_full_disk
 from cdrapi.store.engine import bump_version
@@ -215,11 +217,12 @@ def ingested_calls(
 def rewrite_derived(
     conn: Connection, columns: Sequence[str], rows: Iterable[tuple[int, Sequence[Any]]]
 ) -> None:
-    """Set ``columns`` of each call (id, values in ``columns`` order) in ``rows``."""
+    """Set ``columns`` of each call (id, values in ``columns`` order) in ``rows``; a field
+    the call was annotated with keeps its value (:func:`.annotations.keep_annotated`)."""
     statement = (
         update(calls)
         .where(calls.c.id == bindparam("_id"))
-        .values({name: bindparam(name) for name in columns})
+        .values({name: keep_annotated(name, bindparam(name)) for name in columns})
     )
     conn.execute(
         statement,

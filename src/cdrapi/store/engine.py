@@ -186,6 +186,8 @@ def connect(url: str, *, create: bool = True) -> Engine:
 
 def create_schema(engine: Engine) -> None:
     """Create the tables, indexes and trigram search if they are missing."""
+    from cdrapi.store import annotations  # noqa: F401  (it imports this; registers its table)
+
     with engine.begin() as conn:
         metadata.create_all(conn)
         create_search_index(conn)
