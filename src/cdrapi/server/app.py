@@ -30,6 +30,7 @@ from cdrapi.protocol.filters import ScopedCallFilters, narrow, parse_request
 from cdrapi.protocol.request import check_bearer, check_body_size, read_params
 from cdrapi.protocol.response import error_body, page_body
 from cdrapi.protocol.signing import verify
+from cdrapi.server.annotate import annotate_routes
 from cdrapi.server.recordings import recording_routes, signed_path
 from cdrapi.server.supervisor import watch_supervisor
 from cdrapi.settings import Settings, TokenScope, load_settings
@@ -162,6 +163,7 @@ def create_app(settings: Settings | None = None, *, create_store: bool = True) -
         routes=[
             Route("/api/cdr", cdr, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            *annotate_routes(settings, engine, database, scopes),
             *recording_routes(settings),
             *web_routes(settings, engine, database, _recording_link(settings)),
         ],
