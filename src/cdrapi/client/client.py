@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from cdrapi.client.annotation import annotate_url, annotation_body
 from cdrapi.client.errors import ResponseError, TransportError
 from cdrapi.client.exchange import Page, Record, endpoint, read_page, request_body
 from cdrapi.client.filters import encode_filters
@@ -69,6 +70,8 @@ class _Base:
     ) -> None:
         self.url = endpoint(url)
         """The /api/cdr endpoint (``/api/cdr`` is added to a base URL)."""
+        self.annotate_url = annotate_url(self.url)
+        """The annotate endpoint, ``/api/cdr/annotate`` (cdrapi's own: :meth:`annotate`)."""
         self.api_key = api_key or None
         self.json = json
         self.retry = retry or Retry()
@@ -83,6 +86,12 @@ class _Base:
 
     def _request(self, page: int, filters: Mapping[str, Any]) -> tuple[bytes, dict[str, str]]:
         body, content_type = request_body(page, filters, self.api_key, json=self.json)
+        return body, {"Content-Type": content_type}
+
+    def _annotation(
+        self, call: dict[str, int | str | None], values: dict[str, str | None]
+    ) -> tuple[bytes, dict[str, str]]:
+        body, content_type = annotation_body(call, values, self.api_key, json=self.json)
         return body, {"Content-Type": content_type}
 
     def _failed(self, exc: httpx.RequestError) -> Exception:
@@ -129,6 +138,37 @@ class Client(_Base):
     def page(self, page: int = 1, **filters: Any) -> Page:
         """One page of the calls matching ``filters`` (Python values, see ``filters``)."""
         return self._fetch(_check_page(page), encode_filters(filters))
+
+    def annotate(
+        self,
+        *,
+        id: int | str | None = None,
+        uniqueid: str | None = None,
+        linkedid: str | None = None,
+        customer_id: str | None = None,
+        external_id: str | None = None,
+        external_info: str | None = None,
+        comments: str | None = None,
+    ) -> list[Record]:
+        """Set CRM fields on the records of one call (exactly one of ``id``, ``uniqueid``,
+        ``linkedid``); ``None`` leaves a field as it is, ``""`` clears it. Returns the
+        records as the server now serves them. Only a cdrapi server has this endpoint
+        (``POST /api/cdr/annotate``); no record of the call: :class:`APIError` 404.
+        Retried as a page is (setting the same values twice is harmless)."""
+        body, headers = self._annotation(
+            {"id": id, "uniqueid": uniqueid, "linkedid": linkedid},
+            {"customer_id": customer_id, "external_id": external_id,
+             "external_info": external_info, "comments": comments},
+        )  # fmt: skip
+
+        def attempt() -> list[Record]:
+            try:
+                response = self._http.post(self.annotate_url, content=body, headers=headers)
+            except httpx.RequestError as exc:
+                raise self._failed(exc) from exc
+            return read_page(response, {}).records
+
+        return self.retry.call(attempt, self._outage)
 
     def iter_pages(self, **filters: Any) -> Iterator[Page]:
         """Every page of matching calls, each record once, in id order (see ``walk``)."""
@@ -223,6 +263,33 @@ class AsyncClient(_Base):
     async def page(self, page: int = 1, **filters: Any) -> Page:
         """One page of the calls matching ``filters``."""
         return await self._fetch(_check_page(page), encode_filters(filters))
+
+    async def annotate(
+        self,
+        *,
+        id: int | str | None = None,
+        uniqueid: str | None = None,
+        linkedid: str | None = None,
+        customer_id: str | None = None,
+        external_id: str | None = None,
+        external_info: str | None = None,
+        comments: str | None = None,
+    ) -> list[Record]:
+        """:meth:`Client.annotate`: set CRM fields on the records of one call."""
+        body, headers = self._annotation(
+            {"id": id, "uniqueid": uniqueid, "linkedid": linkedid},
+            {"customer_id": customer_id, "external_id": external_id,
+             "external_info": external_info, "comments": comments},
+        )  # fmt: skip
+
+        async def attempt() -> list[Record]:
+            try:
+                response = await self._http.post(self.annotate_url, content=body, headers=headers)
+            except httpx.RequestError as exc:
+                raise self._failed(exc) from exc
+            return read_page(response, {}).records
+
+        return await self.retry.acall(attempt, self._outage)
 
     def iter_pages(self, **filters: Any) -> AsyncGenerator[Page, None]:
         """Every page of matching calls, each record once, in id order."""
