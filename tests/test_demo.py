@@ -3,21 +3,35 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
+import os
 import re
+import shutil
+import signal
 import sqlite3
+import struct
+import subprocess
 import threading
+import wave
+from array import array
 from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
+from time import monotonic, sleep
 from typing import Any
 
+import httpx
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import Engine
 
+from cdrapi.cli import main
 from cdrapi.demo import DemoSummary, _stream, generate
+from cdrapi.demo.audio import write_recordings
 from cdrapi.demo.records import DEMO_COLUMNS, records
 from cdrapi.store.engine import connect, read_version
 from cdrapi.store.schema import SECONDARY_INDEXES
+from tests.conftest import free_port, need
 
 END = dt.date(2024, 3, 31)  # 30 days: 2024-03-02 .. 2024-03-31, summer time from 03-31
 CALLS = 5000
@@ -352,3 +366,154 @@ def test_columns_cover_the_record() -> None:
     assert "id" not in DEMO_COLUMNS and len(DEMO_COLUMNS) == len(set(DEMO_COLUMNS))
     row = next(records(1, 10, [END]))
     assert len(row) == len(DEMO_COLUMNS)
+
+
+# --- audio for the recordings of the last days (cdrapi.demo.audio) ---------------------
+
+
+def wav_of(path: Path) -> tuple[tuple[int, int, int], int, list[int]]:
+    """A WAV file's (channels, sample width, rate), its length in samples and its first
+    ten seconds' samples."""
+    with wave.open(str(path)) as handle:
+        params = (handle.getnchannels(), handle.getsampwidth(), handle.getframerate())
+        frames = handle.readframes(80_000)
+        return params, handle.getnframes(), list(array("h", frames))
+
+
+def test_the_last_days_recordings_get_playable_phone_audio(tmp_path: Path) -> None:
+    engine, _ = build(tmp_path / "demo.db", calls=3000, days=10)
+    root = tmp_path / "recordings"
+    since = END - dt.timedelta(days=2)
+    summary = write_recordings(engine, root, since=since)
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT time, recording_file, monitor_files, billsec FROM calls"
+            " WHERE recording_file IS NOT NULL OR monitor_files IS NOT NULL"
+        ).all()
+    engine.dispose()
+    recent = {
+        path: billsec
+        for time, recording, monitor, billsec in rows
+        if time >= f"{since} 00:00:00"
+        for path in (recording, monitor)
+        if path
+    }
+    older = [recording for time, recording, _, _ in rows if time < f"{since} 00:00:00"]
+    assert len(recent) > 20 and older
+    assert summary.files == len(recent) and summary.clips <= 27
+    on_disk = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+    assert on_disk == set(recent)  # every recent recording, and nothing older
+    heard = 0
+    for n, (path, billsec) in enumerate(sorted(recent.items())):
+        params, length, samples = wav_of(root / path)
+        assert params == (1, 2, 8000), path  # 8 kHz mono 16-bit, a phone's
+        assert length == 8000 * min(45, max(5, -(-billsec // 5) * 5)), path
+        if n % 10 or len(samples) < 80_000:
+            continue
+        heard += 1  # ten seconds of every tenth: voices, and pauses between them
+        windows = [sum(s * s for s in samples[i : i + 800]) / 800 for i in range(0, 80_000, 800)]
+        assert sum(e > 1500**2 for e in windows) > 30, path  # voices
+        assert sum(e < 300**2 for e in windows) > 3, path  # pauses: the line's hiss alone
+        assert max(abs(s) for s in samples) < 32767, path  # never clipped
+    assert heard
+
+
+def test_audio_is_the_same_every_time_and_kept_if_there(tmp_path: Path) -> None:
+    engine, _ = build(tmp_path / "demo.db", calls=500, days=3)
+    first, second = tmp_path / "one", tmp_path / "two"
+    write_recordings(engine, first, since=END)
+    write_recordings(engine, second, since=END)
+    files = sorted(p.relative_to(first) for p in first.rglob("*.wav"))
+    assert files and files == sorted(p.relative_to(second) for p in second.rglob("*.wav"))
+    assert all((first / f).read_bytes() == (second / f).read_bytes() for f in files)
+    (first / files[0]).write_bytes(b"the PBX's own file")
+    again = write_recordings(engine, first, since=END)
+    assert again.files == len(files) and again.clips == 0
+    assert (first / files[0]).read_bytes() == b"the PBX's own file"  # never overwritten
+    engine.dispose()
+
+
+def test_cdrapi_demo_writes_the_audio_with_recordings_dir(tmp_path: Path) -> None:
+    db, root = f"sqlite:///{tmp_path / 'demo.db'}", tmp_path / "recordings"
+    args = ["demo", "--db", db, "--calls", "400", "--days", "3", "--end", "2024-03-31"]
+    result = CliRunner().invoke(main, [*args, "--recordings-dir", str(root), "--audio-days", "1"])
+    assert result.exit_code == 0, result.output
+    written = list(root.rglob("*.wav"))
+    assert written and all("2024/03/31" in str(p) for p in written)
+    assert f"Wrote audio for {len(written)} recordings (2024-03-31 .. 2024-03-31;" in result.output
+    plain = CliRunner().invoke(main, ["demo", "--db", f"sqlite:///{tmp_path / 'b.db'}",
+                                      "--calls", "400", "--days", "3"])  # fmt: skip
+    assert plain.exit_code == 0 and "audio" not in plain.output  # no directory, no audio
+
+
+# --- make run: a newcomer is signed in and hears a recording ---------------------------
+
+
+def test_make_run_signs_a_newcomer_in_and_the_player_plays(tmp_path: Path) -> None:
+    need(shutil.which("make") is not None, "make is not installed")
+    repo = Path(__file__).parents[1]
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CDRAPI_", "MAKE"))}
+    command = [
+        "make", "--no-print-directory", "-o", ".venv/bin/cdrapi", "run",
+        f"DB_FILE={tmp_path / 'demo.db'}", f"RECORDINGS={tmp_path / 'recordings'}",
+        f"STATE={tmp_path}", f"PORT={port}", "DEMO_CALLS=20000",
+    ]  # fmt: skip
+
+    def started() -> tuple[subprocess.Popen[str], str]:
+        process = subprocess.Popen(
+            command, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, start_new_session=True,
+        )  # fmt: skip
+        assert process.stdout is not None
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            found = re.search(r"Sign in at (http://\S+/) as admin, password (\S+)", line)
+            if found:
+                assert found.group(1) == f"http://127.0.0.1:{port}/"
+                break
+        else:
+            raise AssertionError("".join(lines))
+        deadline = monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                return process, found.group(2)
+            except httpx.TransportError:
+                assert process.poll() is None and monotonic() < deadline, "".join(lines)
+                sleep(0.1)
+
+    def stop(process: subprocess.Popen[str]) -> None:
+        os.killpg(process.pid, signal.SIGTERM)  # make and the server it started
+        process.wait(timeout=20)
+
+    process, password = started()
+    try:
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=base) as browser:
+            signed = browser.post("/login", data={"username": "admin", "password": password})
+            assert signed.status_code == 303 and browser.get("/").status_code == 200
+            token = (tmp_path / ".cdrapi-token").read_text().strip()
+            week = [str(dt.date.today() - dt.timedelta(days=6)), str(dt.date.today())]
+            filters = {"has_recording_file": "1", "date_between": week}
+            found = httpx.post(f"{base}/api/cdr", json={"filters": filters},
+                               headers={"Authorization": f"Bearer {token}"}).json()  # fmt: skip
+            assert found["results"], found
+            call = found["results"][0]
+            page = browser.get(f"/calls/{call['linkedid'] or call['uniqueid']}")
+            src = re.search(r'<audio controls preload="metadata" src="([^"]+)"', page.text)
+            assert src, page.text
+            audio = browser.get(html.unescape(src.group(1)), headers={"Range": "bytes=0-43"})
+            assert audio.status_code == 206 and audio.content[:4] == b"RIFF"
+            assert (
+                audio.content[8:16] == b"WAVEfmt " and audio.headers["content-type"] == "audio/wav"
+            )
+            fmt = struct.unpack("<HHIIHH", audio.content[20:36])
+            assert fmt == (1, 1, 8000, 16000, 2, 16)  # PCM, mono, 8 kHz, 16 bits
+    finally:
+        stop(process)
+    process, again = started()  # the second time: the same account, the same password
+    stop(process)
+    assert again == password
+    assert oct((tmp_path / ".cdrapi-admin-password").stat().st_mode & 0o777) == "0o600"

@@ -1,9 +1,16 @@
-"""``cdrapi demo``: fill a database with synthetic PBX traffic."""
+"""``cdrapi demo``: fill a database with synthetic PBX traffic.
+
+With ``--recordings-dir``, the recordings of the last ``--audio-days`` days also get
+playable audio there (:mod:`cdrapi.demo.audio`): serve with the same ``recordings_dir``
+and the call view's player plays them. The directory is never taken from the settings:
+a demo must not write into a real PBX's recordings.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import time
+from pathlib import Path
 
 import click
 
@@ -25,9 +32,29 @@ __all__ = ["demo"]
     default=None,
     help="Last day of the generated traffic (default: today).",
 )
+@click.option(
+    "--recordings-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write playable audio (8 kHz WAV) here for the recordings of the last days.",
+)
+@click.option(
+    "--audio-days",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Days, up to the last, whose recordings get audio (with --recordings-dir).",
+)
 @config_option
 def demo(
-    db: str | None, calls: int, days: int, seed: int, end: dt.datetime | None, config: str | None
+    db: str | None,
+    calls: int,
+    days: int,
+    seed: int,
+    end: dt.datetime | None,
+    recordings_dir: Path | None,
+    audio_days: int,
+    config: str | None,
 ) -> None:
     """Fill a database with realistic synthetic PBX traffic (deterministic for a seed)."""
     from cdrapi.demo import generate
@@ -45,3 +72,15 @@ def demo(
         f"Wrote {summary.calls:,} calls ({summary.start} .. {summary.end}) to "
         f"{chosen.db} in {elapsed:.1f}s ({rate:,.0f} calls/s)"
     )
+    if recordings_dir is not None:
+        from cdrapi.demo.audio import write_recordings
+
+        since = max(summary.start, summary.end - dt.timedelta(days=audio_days - 1))
+        started = time.perf_counter()
+        with clean_errors(*STORE_ERRORS, OSError, ValueError):
+            audio = write_recordings(engine, recordings_dir, since=since)
+        click.echo(
+            f"Wrote audio for {audio.files:,} recordings ({since} .. {summary.end}; "
+            f"{audio.clips} clips, {audio.bytes / 1e6:.1f} MB) under {recordings_dir} "
+            f"in {time.perf_counter() - started:.1f}s"
+        )
