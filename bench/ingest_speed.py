@@ -19,6 +19,15 @@ its own process, a line appended to the file, the time until ``/api/cdr`` return
 call (``--samples`` times).
 
     .venv/bin/python bench/ingest_speed.py [--lines N] [--samples N] [--keep DIR]
+
+With ``--cel`` it runs the CEL case instead (:func:`cel_case`): ``--cel-rows`` (default
+1,000,000) cel_custom rows of calls of 10 events each (an IVR menu, a queue, an agent
+answering, a MixMonitor file, a blind transfer, LINKEDID_END), timed until every event
+is stored and every call's fields derived (``cdrapi ingest cel``); then the calls' CDRs
+ingested into a store without CEL and into the one holding it (the cost of the CEL pass
+on CDR ingestion: the copy of CEL fields onto new rows).
+
+    .venv/bin/python bench/ingest_speed.py --cel [--cel-rows N] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -189,12 +198,123 @@ def follow_latency(work: Path, samples: int) -> list[float]:
     return latencies
 
 
+#: One call's CEL events (cel_custom's template and ${eventextra}): seconds after the call's
+#: start, type, which channel (0 the caller, 1 the agent), exten, context, app, appdata, extra.
+CEL_CALL = (
+    (0, "CHAN_START", 0, "0312285000", "from-pstn", "", "", ""),
+    (1, "APP_START", 0, "s", "ivr-main", "BackGround", "custom/main-menu", ""),
+    (6, "APP_START", 0, "1", "ivr-main", "Goto", "ext-queues,400,1", ""),
+    (6, "APP_START", 0, "400", "ext-queues", "Queue", "support,t", ""),
+    (7, "CHAN_START", 1, "101", "from-queue", "", "", ""),
+    (15, "ANSWER", 1, "101", "from-queue", "", "", ""),
+    (15, "APP_START", 0, "400", "ext-queues", "MixMonitor", "{rec},b", ""),
+    (
+        60,
+        "BLINDTRANSFER",
+        1,
+        "101",
+        "from-queue",
+        "",
+        "",
+        '{{"extension": "102", "context": "from-internal", "bridge_id": "b-{n}"}}',
+    ),
+    (60, "HANGUP", 1, "101", "from-queue", "", "", '{{"hangupcause": 16}}'),
+    (90, "LINKEDID_END", 0, "102", "from-internal", "", "", ""),
+)
+
+
+def generate_cel(cel: Path, cdr: Path, rows: int) -> int:
+    """``rows`` CEL rows (whole calls of :data:`CEL_CALL`) and the calls' CDRs (two legs
+    each); return the calls."""
+    calls = rows // len(CEL_CALL)
+    base = 1706340000
+    with open(cel, "w") as out, open(cdr, "w") as cdrs:
+        for n in range(calls):
+            start = base + n * 13
+            uid, agent = f"{start}.{2 * n}", f"{start + 7}.{2 * n + 1}"
+            chans = (f"PJSIP/trunk-{2 * n:08x}", f"PJSIP/101-{2 * n + 1:08x}")
+            rec = f"2024/01/27/in-{uid}.wav"
+            lines = []
+            for at, kind, who, exten, context, app, data, raw in CEL_CALL:
+                extra = raw.format(n=n).replace('"', '""')
+                lines.append(
+                    f'"{kind}","{start + at}.000000","Client","0721{n % 1000000:06d}",'
+                    f'"0721{n % 1000000:06d}","","","{exten}","{context}","{chans[who]}",'
+                    f'"{app}","{data.format(rec=rec)}","DOCUMENTATION","",'
+                    f'"{(uid, agent)[who]}","{uid}","","","{extra}"\n'
+                )
+            out.write("".join(lines))
+            day = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(start))
+            end = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(start + 60))
+            cdrs.write(
+                f'"","0721{n % 1000000:06d}","400","ext-queues","Client","{chans[0]}",'
+                f'"{chans[1]}","Queue","support,t","{day}","{day}","{end}",60,45,"ANSWERED",'
+                f'"DOCUMENTATION","{uid}","","","{uid}",1\n'
+            )
+    return calls
+
+
+def cel_case(work: Path, rows: int) -> None:
+    """The CEL case: ``rows`` events stored and applied, then the CDRs with and without."""
+    from cdrapi.ingest.cel_file import ingest_cel
+
+    cel, cdr = work / "cel-Master.csv", work / "cdr-Master.csv"
+    calls = generate_cel(cel, cdr, rows)
+    rows = calls * len(CEL_CALL)
+    print(f"generated {rows:,} CEL rows of {calls:,} calls ({cel.stat().st_size / 1e6:.0f} MB); "
+          f"load {os.getloadavg()[0]:.2f}")  # fmt: skip
+    results = []
+    with_cel = connect(f"sqlite:///{work / 'cel.db'}")
+    started, cpu = time.perf_counter(), cpu_seconds()
+    summary = ingest_cel(with_cel, [cel], IngestRun(rejects=None))
+    took = (time.perf_counter() - started, cpu_seconds() - cpu)
+    assert summary.lines == rows and summary.rejected == 0, summary
+    results.append(("`cdrapi ingest cel`: every event stored, every call derived", rows, took))
+    for name, engine in (
+        ("`cdrapi ingest csv` of the calls' CDRs, no CEL in the store", None),
+        ("`cdrapi ingest csv` of the same CDRs, the CEL stored first", with_cel),
+    ):
+        engine = engine or connect(f"sqlite:///{work / 'plain.db'}")
+        started, cpu = time.perf_counter(), cpu_seconds()
+        done = csvfile.ingest_csv(engine, [cdr], IngestRun(rejects=None))
+        took = (time.perf_counter() - started, cpu_seconds() - cpu)
+        assert done.stored == calls, done
+        results.append((name, calls, took))
+    with with_cel.connect() as conn:
+        from sqlalchemy import text
+
+        filled = conn.execute(
+            text(
+                "SELECT count(*) FROM calls WHERE ivr_log IS NOT NULL AND transfers IS NOT NULL "
+                "AND monitor_files IS NOT NULL AND ring_time = 8"
+            )
+        ).scalar()
+    assert filled == calls, f"{filled:,} of {calls:,} calls got their CEL fields"
+    print()
+    print("| run | seconds | rows/s | CPU seconds |")
+    print("| --- | ---: | ---: | ---: |")
+    for name, count, (seconds, cpu) in results:
+        print(f"| {name} | {seconds:.2f} | {count / seconds:,.0f} | {cpu:.2f} |")
+    print(f"\nload average after: {os.getloadavg()[0]:.2f} (2 cores, shared)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--samples", type=int, default=20)
     parser.add_argument("--keep", type=Path, default=None, help="Work in DIR and keep it.")
+    parser.add_argument("--cel", action="store_true", help="Run the CEL case instead.")
+    parser.add_argument("--cel-rows", type=int, default=1_000_000)
     args = parser.parse_args()
+    if args.cel:
+        work = args.keep or Path(tempfile.mkdtemp(prefix="cdrapi-bench-cel-"))
+        work.mkdir(parents=True, exist_ok=True)
+        try:
+            cel_case(work, args.cel_rows)
+        finally:
+            if args.keep is None:
+                shutil.rmtree(work, ignore_errors=True)
+        return
     if shutil.which("sqlite3") is None:
         sys.exit("the sqlite3 command-line tool is needed (Debian: apt-get install sqlite3)")
     work = args.keep or Path(tempfile.mkdtemp(prefix="cdrapi-bench-"))

@@ -16,7 +16,7 @@ from cdrapi.store.writer import Writer
 
 LEG = {"uniqueid": "1.1", "linkedid": "1.1", "time": "2024-03-14 10:00:00", "direction": "IN",
        "call_status": "ANSWERED", "dstchannel": "PJSIP/101-00000002", "ring_time": 20}  # fmt: skip
-CEL = {"linkedid": "1.1", "events": [[1.0, "CHAN_START"]], "ivr_uniqueid": "1.1",
+CEL = {"linkedid": "1.1", "events": ["1.000000\x1fCHAN_START"], "ivr_uniqueid": "1.1",
        "ivr_log": "ivr-main > 1 queue support", "ivr_duration": 7,
        "transfers": "blind A -> B at 10:01:00",
        "monitor_files": None, "monitor_urls": None, "rings": {"PJSIP/101-00000002": 8},

@@ -13,7 +13,9 @@ The SQL backends (cel_odbc, cel_pgsql) may store ``eventtype`` as the number of
 :data:`EVENT_NAMES` maps it back. A number it does not know is kept as ``EVENT_<n>``.
 
 An event is kept as a short tuple (:data:`Event`; the indexes ``T``, ``TYPE``...) under
-its call's linkedid; the same event read twice is the same tuple, so it is stored once.
+its call's linkedid, and travels and is stored as its fields joined by ``\x1f``
+(:func:`event_text`, :func:`event_of`); the same event read twice is the same text, so it
+is stored once.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ __all__ = [
     "T",
     "cel_columns",
     "event_name",
+    "event_of",
+    "event_text",
     "extra_of",
     "make_event",
     "seconds_of",
@@ -76,9 +80,10 @@ DEFAULT_LAYOUT = (
     "uniqueid", "linkedid", "peer", "userfield",
 )  # fmt: skip
 
-#: An event: (time in epoch seconds, type, channame, uniqueid, appname, appdata, exten,
-#: context, cid_num, peer, extra JSON text).
-Event = tuple[float, str, str, str, str, str, str, str, str, str, str]
+#: An event: (time in epoch seconds as ``%.6f`` text, type, channame, uniqueid, appname,
+#: appdata, exten, context, cid_num, peer, extra JSON text): all text, so the same event
+#: read twice is the same tuple, and a call's events are stored as joined text.
+Event = tuple[str, str, str, str, str, str, str, str, str, str, str]
 T, TYPE, CHANNEL, UNIQUEID, APP, DATA, EXTEN, CONTEXT, NUMBER, PEER, EXTRA = range(11)
 
 
@@ -117,8 +122,26 @@ def seconds_of(value: str, zone: dt.tzinfo) -> float:
     return when.timestamp()
 
 
-def make_event(seconds: float, values: Mapping[str, str]) -> tuple[str, Event] | str:
-    """``(linkedid, event)`` of a row's values by field, or why it cannot be used."""
+_FIELD = "\x1f"
+_SEPARATORS = str.maketrans({"\x1e": " ", "\x1f": " "})
+
+
+def event_text(event: Sequence[str]) -> str:
+    """An event as it travels and is stored: its fields joined by ``\x1f`` (the
+    separators replaced by spaces in the rare field that has one)."""
+    text = _FIELD.join(event)
+    if text.count(_FIELD) != len(event) - 1 or "\x1e" in text:
+        text = _FIELD.join(field.translate(_SEPARATORS) for field in event)
+    return text
+
+
+def event_of(text: str) -> Event:
+    """The event of an :func:`event_text`."""
+    return tuple(text.split(_FIELD))  # type: ignore[return-value]
+
+
+def make_event(seconds: float, values: Mapping[str, str]) -> tuple[str, str] | str:
+    """``(linkedid, event text)`` of a row's values by field, or why it cannot be used."""
     linkedid = values.get("linkedid", "") or values.get("uniqueid", "")
     if not linkedid:
         return "no linkedid or uniqueid"
@@ -127,11 +150,11 @@ def make_event(seconds: float, values: Mapping[str, str]) -> tuple[str, Event] |
         return "no event type"
     get = values.get
     event: Event = (
-        round(seconds, 6), event_name(kind, get("userdeftype", "")), get("channame", ""),
+        f"{seconds:.6f}", event_name(kind, get("userdeftype", "")), get("channame", ""),
         get("uniqueid", ""), get("appname", ""), get("appdata", ""), get("exten", ""),
         get("context", ""), get("cid_num", ""), get("peer", ""), get("extra", ""),
     )  # fmt: skip
-    return linkedid, event
+    return linkedid, event_text(event)
 
 
 def extra_of(event: Sequence[Any]) -> dict[str, Any]:

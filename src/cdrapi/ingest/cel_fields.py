@@ -48,6 +48,7 @@ from cdrapi.ingest.cel_events import (
     TYPE,
     UNIQUEID,
     T,
+    event_of,
     extra_of,
 )
 from cdrapi.ingest.channels import format_channel
@@ -56,7 +57,7 @@ from cdrapi.ingest.recordings import recording_url
 from cdrapi.ingest.summary import Summary
 from cdrapi.store.writer import Writer
 
-__all__ = ["CelFields", "Recordings", "summarize"]
+__all__ = ["CelFields", "People", "Recordings", "summarize"]
 
 _MENU_APPS = frozenset(("background", "waitexten", "read", "ivr"))
 _KEYS = {"t": "timeout", "i": "invalid"}
@@ -67,39 +68,53 @@ class Recordings:
     """Where MixMonitor files are served from: ``recordings_dir`` and ``public_url``."""
 
     def __init__(self, root: str | None, public_url: str) -> None:
-        self.root = Path(root) if root else None
+        self.root = str(Path(root)) + "/" if root else None
         self.public_url = public_url
 
     def file_and_url(self, path: str) -> tuple[str, str | None]:
         """The file as shown (relative to the root when under it) and its URL, if the
         server can serve it."""
-        file = Path(path)
-        if file.is_absolute():
-            if self.root is None:
+        if path.startswith("/"):
+            if self.root is None or not path.startswith(self.root):
                 return path, None
-            try:
-                path = str(file.relative_to(self.root))
-            except ValueError:
-                return path, None
-        if ".." in Path(path).parts:
+            path = path[len(self.root) :]
+        if ".." in path.split("/"):
             return path, None
         return path, recording_url(self.public_url, path)
 
 
+class People:
+    """Who channels and extensions are, as the directory names them (remembered)."""
+
+    def __init__(self, directory: Directory) -> None:
+        self.directory = directory
+        self._channels: dict[str, str] = {}
+        self._numbers: dict[str, str] = {}
+
+    def of_channel(self, channel: str) -> str:
+        """Who a channel (or dial string) is: the directory's user, else its extension."""
+        found = self._channels.get(channel)
+        if found is None:
+            found = self._channels[channel] = _person(channel, self.directory)
+        return found
+
+    def of_number(self, number: str) -> str:
+        """Who an extension number is: the directory's user of it, else the number."""
+        found = self._numbers.get(number)
+        if found is None:
+            user = self.directory.by_extension.get(number)
+            found = f"{user.fullname} ({user.extension})" if user is not None else number
+            self._numbers[number] = found
+        return found
+
+
 def _person(channel: str, directory: Directory) -> str:
-    """Who a channel (or dial string) is: the directory's user, else its extension."""
     bare = format_channel(channel.strip())
     user = directory.user_of_channel(bare)
     if user is not None:
         return f"{user.fullname} ({user.extension})" if user.extension else user.fullname
     rest = bare.split("/", 1)[-1]
     return rest.split("@", 1)[0] or bare
-
-
-def _dialed(number: str, directory: Directory) -> str:
-    """Who an extension number is: the directory's user of it, else the number."""
-    user = directory.by_extension.get(number)
-    return f"{user.fullname} ({user.extension})" if user is not None else number
 
 
 def _where(event: Sequence[Any]) -> str | None:
@@ -135,7 +150,7 @@ def _ivr(events: Sequence[Any], caller: str) -> tuple[str | None, int]:
                 menus.append([context, exten, "", ""])
                 contexts.add(context)
             if first is None:
-                first = event[T]
+                first = float(event[T])
             left = None
             continue
         if current is None or (current[3] and current[3] not in contexts):
@@ -149,10 +164,10 @@ def _ivr(events: Sequence[Any], caller: str) -> tuple[str | None, int]:
             if exten != current[1] and exten not in _NOT_KEYS and kind == "APP_START":
                 current[2] = _KEYS.get(exten, exten)
             if kind == "HANGUP":
-                current[3], left = "hangup", event[T]
+                current[3], left = "hangup", float(event[T])
             continue
         if left is None:
-            left = event[T]  # the first event out of the last menu
+            left = float(event[T])  # the first event out of the last menu
         if kind == "HANGUP":
             current[3] = current[3] or "hangup"
         elif kind == "APP_START":
@@ -166,41 +181,46 @@ def _ivr(events: Sequence[Any], caller: str) -> tuple[str | None, int]:
         step = " ".join(part for part in (key, where) if part)
         if step:
             parts.append(step)
-    end = left if left is not None else max(e[T] for e in events if e[UNIQUEID] == caller)
+    if left is None:
+        left = max(float(e[T]) for e in events if e[UNIQUEID] == caller)
+    end = left
     return " > ".join(parts), max(0, round(end - first))
 
 
-def _transfers(events: Sequence[Any], directory: Directory, zone: dt.tzinfo) -> str | None:
+_TRANSFERS = frozenset(("BLINDTRANSFER", "ATTENDEDTRANSFER", "FORWARD", "PICKUP"))
+
+
+def _transfers(events: Sequence[Any], people: People, zone: dt.tzinfo) -> str | None:
     found = []
     for index, event in enumerate(events):
         kind = event[TYPE]
-        if kind not in ("BLINDTRANSFER", "ATTENDEDTRANSFER", "FORWARD", "PICKUP"):
+        if kind not in _TRANSFERS:
             continue
         extra = extra_of(event)
-        who = _person(event[CHANNEL], directory)
+        who = people.of_channel(event[CHANNEL])
         whom = ""
         if kind == "BLINDTRANSFER":
-            whom = _dialed(str(extra.get("extension", "")), directory)
+            whom = people.of_number(str(extra.get("extension", "")))
             name = "blind"
         elif kind == "ATTENDEDTRANSFER":
             target = str(extra.get("transfer_target_channel_name", ""))
-            whom = _person(target, directory) if target and target != "N/A" else ""
+            whom = people.of_channel(target) if target and target != "N/A" else ""
             whom = whom or str(extra.get("app", ""))
             name = "attended"
         elif kind == "FORWARD":
-            who = _dialed(event[EXTEN], directory) if event[EXTEN] else who
+            who = people.of_number(event[EXTEN]) if event[EXTEN] else who
             target = str(extra.get("forward", ""))
-            whom = _person(target, directory) if target else ""
+            whom = people.of_channel(target) if target else ""
             name = "forward"
         else:
             target = str(extra.get("pickup_channel", ""))
-            whom = _person(target, directory) if target else ""
+            whom = people.of_channel(target) if target else ""
             name = "pickup"
         if not whom:  # no extra (cel_custom's template): the next channel of the call
             later = (e for e in events[index + 1 :] if e[TYPE] == "CHAN_START")
             nxt = next(later, None)
-            whom = _person(nxt[CHANNEL], directory) if nxt is not None else "?"
-        at = dt.datetime.fromtimestamp(event[T], zone).strftime("%H:%M:%S")
+            whom = people.of_channel(nxt[CHANNEL]) if nxt is not None else "?"
+        at = dt.datetime.fromtimestamp(float(event[T]), zone).strftime("%H:%M:%S")
         found.append(f"{name} {who} -> {whom} at {at}")
     return "; ".join(found) or None
 
@@ -225,16 +245,16 @@ def _rings(events: Sequence[Any], linkedid: str) -> dict[str, int]:
     for event in events:
         kind, channel = event[TYPE], event[CHANNEL]
         if kind == "CHAN_START" and event[UNIQUEID] != linkedid:
-            started.setdefault(channel, event[T])
+            started.setdefault(channel, float(event[T]))
         elif kind in ("ANSWER", "HANGUP") and channel in started and channel not in rang:
-            rang[channel] = max(0, round(event[T] - started[channel]))
+            rang[channel] = max(0, round(float(event[T]) - started[channel]))
     return rang
 
 
 def summarize(
     linkedid: str,
     events: Sequence[Any],
-    directory: Directory,
+    people: People,
     recordings: Recordings,
     zone: dt.tzinfo,
 ) -> dict[str, Any]:
@@ -246,12 +266,12 @@ def summarize(
     end = next((e[T] for e in reversed(events) if e[TYPE] == "LINKEDID_END"), None)
     ended = None
     if end is not None:
-        ended = dt.datetime.fromtimestamp(end, zone).strftime("%Y-%m-%d %H:%M:%S")
+        ended = dt.datetime.fromtimestamp(float(end), zone).strftime("%Y-%m-%d %H:%M:%S")
     return {
         "ivr_uniqueid": caller if ivr_log else None,
         "ivr_log": ivr_log,
         "ivr_duration": ivr_duration,
-        "transfers": _transfers(events, directory, zone),
+        "transfers": _transfers(events, people, zone),
         "monitor_files": files,
         "monitor_urls": urls,
         "rings": _rings(events, linkedid),
@@ -272,28 +292,35 @@ class CelFields:
         recordings: Recordings,
         zone: dt.tzinfo,
     ) -> None:
-        self.store, self.directory, self.summary = store, directory, summary
+        self.store, self.people, self.summary = store, People(directory), summary
         self.recordings, self.zone = recordings, zone
 
     def __call__(self, conn: Connection, first_id: int, batch: Batch) -> None:
         if not batch.events:
             return
-        by_call: dict[str, dict[tuple[Any, ...], None]] = {}
+        by_call: dict[str, dict[str, None]] = {}
         for linkedid, event in batch.events:
-            by_call.setdefault(linkedid, {})[event] = None
+            new = by_call.get(linkedid)
+            if new is None:
+                new = by_call[linkedid] = {}
+            new[event] = None
         again = len(batch.events) - sum(map(len, by_call.values()))
         stored = self.store.read_cel_events(conn, by_call)
         values = []
         for linkedid, new in by_call.items():
-            known = dict.fromkeys(tuple(e) for e in stored.get(linkedid, ()))
-            before = len(known)
-            known.update(new)
-            again += before + len(new) - len(known)
-            if len(known) == before:
-                continue  # nothing new of this call
-            events = sorted(known, key=_time)
-            fields = summarize(linkedid, events, self.directory, self.recordings, self.zone)
-            values.append({"linkedid": linkedid, "events": events, **fields})
+            before = stored.get(linkedid)
+            if before:
+                known = dict.fromkeys(before)
+                known.update(new)
+                again += len(before) + len(new) - len(known)
+                if len(known) == len(before):
+                    continue  # nothing new of this call
+                texts = list(known)
+            else:
+                texts = list(new)
+            events = sorted(map(event_of, texts), key=_time)
+            fields = summarize(linkedid, events, self.people, self.recordings, self.zone)
+            values.append({"linkedid": linkedid, "events": texts, **fields})
         self.summary.duplicates += again
         self.store.save_cel_calls(conn, values)
         if values:
@@ -301,5 +328,5 @@ class CelFields:
             self.summary.updated += self.store.copy_cel_fields(conn, linkedids)
 
 
-def _time(event: tuple[Any, ...]) -> Any:
-    return event[T]
+def _time(event: tuple[Any, ...]) -> float:
+    return float(event[T])

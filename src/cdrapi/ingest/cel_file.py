@@ -24,7 +24,15 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from cdrapi.ingest.batch import Batch
-from cdrapi.ingest.cel_events import CEL_FIELDS, DEFAULT_LAYOUT, cel_columns, make_event, seconds_of
+from cdrapi.ingest.cel_events import (
+    CEL_FIELDS,
+    DEFAULT_LAYOUT,
+    EVENT_NAMES,
+    cel_columns,
+    event_name,
+    event_text,
+    seconds_of,
+)
 from cdrapi.ingest.cel_fields import CelFields, Recordings
 from cdrapi.ingest.directory import Directory
 from cdrapi.ingest.errors import LayoutError, Reject
@@ -35,9 +43,12 @@ from cdrapi.ingest.summary import Summary
 __all__ = ["CelChunks", "cel_layout", "ingest_cel"]
 
 _NULLS = frozenset(("NULL", "\\N"))
-#: The fields an event is made of (see :func:`~cdrapi.ingest.cel_events.make_event`).
-_USED = ("eventtype", "eventtime", "userdeftype", "channame", "uniqueid", "appname",
+#: The columns an event is made of, in the order of :data:`~cdrapi.ingest.cel_events.Event`
+#: after its time, type and the userdeftype, then the linkedid.
+_USED = ("eventtime", "eventtype", "userdeftype", "channame", "uniqueid", "appname",
          "appdata", "exten", "context", "cid_num", "peer", "extra", "linkedid")  # fmt: skip
+#: Event types read as they are (the names cel.c writes).
+EVENT_TYPES = frozenset((*EVENT_NAMES.values(), "STREAM_BEGIN", "STREAM_END", "DTMF"))
 
 
 def cel_layout(text: str | None) -> dict[str, int] | None:
@@ -72,10 +83,11 @@ class CelChunks:
         self.name, self.zone, self.layout = name, zone, layout
         self.columns: dict[str, int] | None = layout  # a header row's, else the given
         self.header = False
+        self._indexes: dict[int, tuple[int, ...] | str] = {}  # by a line's width
 
     def start_file(self, first_line: bytes, path: str) -> None:
         """A header row names the columns; else the given layout or the template's."""
-        self.columns, self.header = self.layout, False
+        self.columns, self.header, self._indexes = self.layout, False, {}
         text = first_line.decode("utf-8", "replace").lstrip("\ufeff").rstrip("\r\n")
         names = next(csv.reader([text]), [])
         found = cel_columns(names)
@@ -110,29 +122,48 @@ class CelChunks:
         return batch
 
     def _event(self, values: list[str], events: list[tuple[object, ...]]) -> str | None:
-        columns = self.columns or _default(len(values))
-        width = max(columns.values()) + 1
-        if len(values) < width:
+        width = len(values)
+        index = self._indexes.get(width)
+        if index is None:
+            index = self._indexes[width] = self._index_for(width)
+        if isinstance(index, str):
+            return index
+        if "NULL" in values or "\\N" in values:
+            values = ["" if value in _NULLS else value for value in values]
+        values.append("")  # what a column the layout does not have reads (index -1)
+        when, kind, userdeftype, *rest, linkedid = [values[i] for i in index]
+        try:
+            seconds = float(when)
+        except ValueError:
+            try:
+                seconds = seconds_of(when, self.zone)
+            except (ValueError, OverflowError):
+                return f"bad eventtime {when!r}"
+        linkedid = linkedid or rest[2]
+        if not linkedid:
+            return "no linkedid or uniqueid"
+        if kind not in EVENT_TYPES:
+            if not kind.strip():
+                return "no event type"
+            kind = event_name(kind, userdeftype)
+        if len(when) != 17 or when[10] != ".":  # not already <seconds>.<microseconds>
+            when = f"{seconds:.6f}"
+        events.append((linkedid, event_text((when, kind, *rest))))
+        return None
+
+    def _index_for(self, width: int) -> tuple[int, ...] | str:
+        """Where each of :data:`_USED` is in a line of ``width`` columns (-1: none), or
+        why such a line cannot be read."""
+        columns = self.columns or _default(width)
+        need = max(columns.values()) + 1
+        if width < need:
             if self.columns is None:
                 return (
                     f"expected {len(DEFAULT_LAYOUT)} columns (cel_custom.conf's template) or "
-                    f"a header row, got {len(values)}: give the layout with --columns"
+                    f"a header row, got {width}: give the layout with --columns"
                 )
-            return f"expected {width} columns, got {len(values)}"
-        fields = {
-            name: ("" if values[columns[name]] in _NULLS else values[columns[name]])
-            for name in _USED
-            if name in columns
-        }
-        try:
-            seconds = seconds_of(fields["eventtime"], self.zone)
-        except (ValueError, OverflowError):
-            return f"bad eventtime {fields['eventtime']!r}"
-        made = make_event(seconds, fields)
-        if isinstance(made, str):
-            return made
-        events.append(made)
-        return None
+            return f"expected {need} columns, got {width}"
+        return tuple(columns.get(name, -1) for name in _USED)
 
 
 def _decode(raw: bytes) -> str:

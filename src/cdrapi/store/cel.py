@@ -1,7 +1,9 @@
 """What CEL says of each call (``cel_calls``) and its copy onto the call's ``calls`` rows.
 
-A call's CEL events are kept per ``linkedid``, as JSON, with the fields they give its
-records: ``ivr_log`` and ``ivr_duration`` (on the legs of the channel that went through
+A call's CEL events are kept per ``linkedid`` (each event a text the caller makes, without
+``\x1e``; the events joined by ``\x1e``: far cheaper than JSON to write and read), with
+the fields they give its records: ``ivr_log`` and ``ivr_duration`` (on the legs of the
+channel that went through
 the IVR, ``ivr_uniqueid``), ``transfers``, ``monitor_files`` and ``monitor_urls`` (on
 every leg of the call), and the seconds each channel rang (``rings``: a leg's
 ``ring_time`` is that of its ``dstchannel``). They are copied onto the calls whichever
@@ -25,12 +27,15 @@ from cdrapi.store.queue_calls import upsert
 from cdrapi.store.schema import calls, cel_calls
 
 __all__ = [
+    "EVENT",
     "call_ended",
     "copy_cel_fields",
     "has_cel_calls",
     "read_cel_events",
     "save_cel_calls",
 ]
+
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 #: The calls columns CEL sets, in the order of :func:`_values`.
 _SET = ("ivr_log", "ivr_duration", "transfers", "monitor_files", "monitor_urls", "ring_time")
@@ -41,29 +46,32 @@ def has_cel_calls(conn: Connection) -> bool:
     return bool(conn.execute(select(exists().select_from(cel_calls))).scalar())
 
 
-def read_cel_events(conn: Connection, linkedids: Collection[str]) -> dict[str, list[Any]]:
-    """The events stored for each of ``linkedids`` that has some (JSON-decoded)."""
-    found: dict[str, list[Any]] = {}
+#: Between events in ``cel_calls.events``.
+EVENT = "\x1e"
+
+
+def read_cel_events(conn: Connection, linkedids: Collection[str]) -> dict[str, list[str]]:
+    """The events stored for each of ``linkedids`` that has some (as saved)."""
+    found: dict[str, list[str]] = {}
     wanted = list(linkedids)
     for start in range(0, len(wanted), 900):  # SQLite's bound parameters, in chunks
         query = select(cel_calls.c.linkedid, cel_calls.c.events).where(
             cel_calls.c.linkedid.in_(wanted[start : start + 900])
         )
         for linkedid, text in conn.execute(query):
-            found[linkedid] = json.loads(text)
+            found[linkedid] = text.split(EVENT) if text else []
     return found
 
 
 def save_cel_calls(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert or replace the ``cel_calls`` rows given (``events`` a JSON-able list,
+    """Insert or replace the ``cel_calls`` rows given (``events`` texts without ``\x1e``,
     ``rings`` a mapping)."""
     if not rows:
         return
+    dumps = _COMPACT.encode
     values = [
-        {**row, "events": json.dumps(row["events"], separators=(",", ":")),
-         "rings": json.dumps(row["rings"], separators=(",", ":"))}
-        for row in rows
-    ]  # fmt: skip
+        {**row, "events": EVENT.join(row["events"]), "rings": dumps(row["rings"])} for row in rows
+    ]
     conn.execute(upsert(conn, cel_calls, ["linkedid"]), values)
 
 

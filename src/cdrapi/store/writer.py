@@ -162,12 +162,13 @@ class Writer:
 
     # -- CEL -----------------------------------------------------------------------------
 
-    def read_cel_events(self, conn: Connection, linkedids: Collection[str]) -> dict[str, list[Any]]:
+    def read_cel_events(self, conn: Connection, linkedids: Collection[str]) -> dict[str, list[str]]:
         """The CEL events stored for each of ``linkedids`` (linkedid -> events as saved)."""
         return cel.read_cel_events(conn, linkedids)
 
     def save_cel_calls(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Insert or replace calls' CEL: ``linkedid``, ``events`` and their fields."""
+        """Insert or replace calls' CEL: ``linkedid``, ``events`` (texts without ``\x1e``)
+        and their fields."""
         cel.save_cel_calls(conn, rows)
 
     def copy_cel_fields(self, conn: Connection, linkedids: Collection[str]) -> int:
