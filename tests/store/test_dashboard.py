@@ -44,8 +44,10 @@ def legs(count: int = 700, seed: int = 5) -> list[dict[str, Any]]:
         recovered = rng.choice([0, 0, 1])
         for part in range(parts):
             at = start + dt.timedelta(seconds=rng.choice([0, 0, 3, 20]) * part)
-            status = "ANSWERED" if part == answering else rng.choice(
-                ["NO ANSWER", "NO ANSWER", "BUSY", "FAILED", "CONGESTION"]
+            status = (
+                "ANSWERED"
+                if part == answering
+                else rng.choice(["NO ANSWER", "NO ANSWER", "BUSY", "FAILED", "CONGESTION"])
             )
             if part and rng.random() < 0.2:
                 status = "ANSWERED"  # a transfer: answered twice
@@ -89,7 +91,7 @@ def expected(chosen: list[dict[str, Any]], unit: str, days: list[str]) -> dict[s
     for row in chosen:
         by_call.setdefault(row["linkedid"] or ("alone", row["id"]), []).append(row)
     calls = []
-    for key, its in by_call.items():
+    for its in by_call.values():
         its.sort(key=lambda leg: (leg["time"], leg["id"]))
         first = its[0]
         answered = any(leg["call_status"] == "ANSWERED" for leg in its)
@@ -170,9 +172,7 @@ def shown(board: Dashboard) -> dict[str, Any]:
         "wait_p90": board.wait_p90,
         "talk_average": board.talk_average,
         "talk_p90": board.talk_p90,
-        "queues": {
-            q.name: (q.offered, q.answered, q.abandoned, q.within) for q in board.queues
-        },
+        "queues": {q.name: (q.offered, q.answered, q.abandoned, q.within) for q in board.queues},
         "users": {(u.user_id, u.name): (u.answered, u.talk) for u in board.users},
         "missed": board.missed,
         "missed_calls": [(m.time, m.key, m.waited) for m in board.missed_calls],

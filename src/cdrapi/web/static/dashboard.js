@@ -1,0 +1,76 @@
+/* The dashboard's charts (cdrapi.web.dashboard), drawn with uPlot from the figures the
+   page embeds in #dashboard-data: calls per hour or day, by direction and by status.
+   The same numbers are in the tables under each chart, which stay on the page (folded
+   once the chart is drawn): without JavaScript, or for a screen reader, they are the
+   figures. Times are the PBX's clock: x values are its wall time read as UTC. */
+(function () {
+  "use strict";
+  var COLOURS = {
+    IN: "#0b5cad", OUT: "#d9822b", INTERNAL: "#6b7785",
+    ANSWERED: "#1a7f37", "NO ANSWER": "#b3261e", BUSY: "#8250df", FAILED: "#57606a",
+    CONGESTION: "#bf8700"
+  };
+  var LABELS = {
+    IN: "In", OUT: "Out", INTERNAL: "Internal", ANSWERED: "Answered",
+    "NO ANSWER": "Missed", BUSY: "Busy", FAILED: "Failed", CONGESTION: "Congestion"
+  };
+  var charts = [];
+  window.cdrapiCharts = charts;
+
+  function utc(ts) { return uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"); }
+
+  function width(element) { return Math.max(240, element.clientWidth || 600); }
+
+  function draw() {
+    var source = document.getElementById("dashboard-data");
+    charts.splice(0).forEach(function (chart) { chart.destroy(); });
+    if (!source || typeof uPlot === "undefined") return;
+    var data = JSON.parse(source.textContent);
+    var bars = uPlot.paths.bars({ size: [0.8, 40], gap: 1 });
+    document.querySelectorAll(".chart[data-series]").forEach(function (element) {
+      var key = element.getAttribute("data-series");
+      var series = data[key];
+      var names = Object.keys(series);
+      var options = {
+        width: width(element),
+        height: 220,
+        tzDate: utc,
+        legend: { show: true },
+        cursor: { drag: { x: false, y: false } },
+        scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, Math.max(1, max)]; } } },
+        axes: [{}, { size: 50 }],
+        series: [{ label: data.unit === "hour" ? "Hour" : "Day" }].concat(names.map(function (name) {
+          return {
+            label: LABELS[name] || name,
+            stroke: COLOURS[name] || "#333",
+            width: 2,
+            fill: (COLOURS[name] || "#333") + "22",
+            paths: data.x.length > 1 ? undefined : bars,
+            points: { show: data.x.length < 60 }
+          };
+        }))
+      };
+      var values = [data.x].concat(names.map(function (name) { return series[name]; }));
+      element.textContent = "";
+      var chart = new uPlot(options, values, element);
+      chart.cdrapiKey = key;
+      charts.push(chart);
+      var table = element.parentNode.querySelector("details.data");
+      if (table && !table.hasAttribute("data-kept")) table.removeAttribute("open");
+    });
+  }
+
+  var resizing = null;
+  window.addEventListener("resize", function () {
+    clearTimeout(resizing);
+    resizing = setTimeout(function () {
+      charts.forEach(function (chart) {
+        var element = chart.root.parentNode;
+        chart.setSize({ width: width(element), height: 220 });
+      });
+    }, 150);
+  });
+  document.addEventListener("htmx:after:settle", draw);
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", draw);
+  else draw();
+})();
