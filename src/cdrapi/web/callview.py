@@ -81,8 +81,14 @@ def _leg_moments(number: int, leg: dict[str, Any], events: list[Any], zone: str)
     answered = leg["call_status"] == "ANSWERED" and leg["billsec"]
     answer = end - dt.timedelta(seconds=leg["billsec"] or 0) if answered else None
     if leg["ring_time"]:
-        ringing = (answer or end) - dt.timedelta(seconds=leg["ring_time"])
-        moments.append((max(ringing, start), f"Rings {who} for {duration(leg['ring_time'])}"))
+        # ring_time may count the IVR and the queue wait too: the phone rings after them.
+        stop = answer or end
+        ringing = max(stop - dt.timedelta(seconds=leg["ring_time"]), start)
+        if leg["qname"]:
+            queued = (leg["ivr_duration"] or 0) + (leg["hold_time"] or 0)
+            ringing = min(max(ringing, start + dt.timedelta(seconds=queued)), stop)
+        rang = duration(int((stop - ringing).total_seconds()))
+        moments.append((ringing, f"Rings {who} for {rang}"))
     if answer is not None:
         by = leg["user_fullname"] or who
         moments.append((answer, f"Answered by {by}, talks {duration(leg['billsec'])}"))
