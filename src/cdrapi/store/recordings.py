@@ -11,7 +11,7 @@ breaks (:func:`monitor_paths`). ``recording_file`` has no index; a recording's n
 its call's ``uniqueid`` as Asterisk and FreePBX name them (``in-DST-SRC-DATE-TIME-UNIQUEID``,
 ``${UNIQUEID}.wav``), so :func:`recorded_by` looks first among the calls whose uniqueid or
 linkedid the path contains (their indexes), and reads the calls in scope only for a path
-that names none of them.
+whose owner is not among them (a name without a uniqueid, a file no call names).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import Engine, and_, case, or_, select, true
 from sqlalchemy.exc import SQLAlchemyError
 
 from cdrapi.protocol.filters import CallFilters
@@ -43,31 +43,40 @@ def monitor_paths(value: str | None) -> list[str]:
     return [part.strip() for part in _SEPARATORS.split(value) if part.strip()]
 
 
-def _names(rows: Iterable[Any], path: str) -> bool:
-    return any(row[0] == path or path in monitor_paths(row[1]) for row in rows)
+def _naming(rows: Iterable[Any], path: str) -> list[Any]:
+    """The rows whose recording or monitor files include ``path``."""
+    return [row for row in rows if row[0] == path or path in monitor_paths(row[1])]
 
 
 def recorded_by(engine: Engine, path: str, filters: CallFilters) -> bool:
     """Whether a call ``filters`` match (a scope: ``ScopedCallFilters``) has ``path``
     as its recording or one of its monitor files. Raises
-    :class:`~cdrapi.store.engine.StoreError` if the store cannot be read."""
+    :class:`~cdrapi.store.engine.StoreError` if the store cannot be read.
+
+    The calls whose uniqueid or linkedid the path names are read first, in scope or not:
+    if one of them names the path, the answer is whether one such call is in scope (a
+    recording of another project is refused without reading further). Otherwise the
+    calls in scope that mention the path are read.
+    """
     if not path:
         return False
+    where = where_clauses(filters, engine.dialect.name)
     mentions = or_(
         calls.c.recording_file == path,
         calls.c.monitor_files.contains(path, autoescape=True),
-    )
-    query = select(calls.c.recording_file, calls.c.monitor_files).where(
-        *where_clauses(filters, engine.dialect.name), mentions
     )
     hints = list(dict.fromkeys(_UNIQUEID.findall(path)))[:_HINTS]
     try:
         with engine.connect() as conn:
             if hints:
                 named = or_(calls.c.uniqueid.in_(hints), calls.c.linkedid.in_(hints))
-                if _names(conn.execute(query.where(named)), path):
-                    return True
-            return _names(conn.execute(query), path)
+                in_scope = case((and_(true(), *where), 1), else_=0)
+                hinted = select(calls.c.recording_file, calls.c.monitor_files, in_scope)
+                owners = _naming(conn.execute(hinted.where(named, mentions)), path)
+                if owners:
+                    return any(row[2] for row in owners)
+            scoped = select(calls.c.recording_file, calls.c.monitor_files).where(*where, mentions)
+            return bool(_naming(conn.execute(scoped), path))
     except SQLAlchemyError as exc:
         raise StoreError(f"database error: {exc.__class__.__name__}") from exc
 
