@@ -19,6 +19,17 @@
 
   function utc(ts) { return uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"); }
 
+  /* Axis labels in ISO order (the wall time, as the tables write it). */
+  function labels(unit) {
+    return function (u, splits) {
+      return splits.map(function (ts) {
+        var iso = new Date(ts * 1000).toISOString();
+        if (unit !== "hour" || iso.slice(11, 16) === "00:00") return iso.slice(5, 10);
+        return iso.slice(11, 16);
+      });
+    };
+  }
+
   function width(element) { return Math.max(240, element.clientWidth || 600); }
 
   function draw() {
@@ -35,18 +46,17 @@
         width: width(element),
         height: 220,
         tzDate: utc,
-        legend: { show: true },
+        legend: { show: true, live: false },
         cursor: { drag: { x: false, y: false } },
         scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, Math.max(1, max)]; } } },
-        axes: [{}, { size: 50 }],
+        axes: [{ values: labels(data.unit) }, { size: 50 }],
         series: [{ label: data.unit === "hour" ? "Hour" : "Day" }].concat(names.map(function (name) {
           return {
             label: LABELS[name] || name,
             stroke: COLOURS[name] || "#333",
             width: 2,
-            fill: (COLOURS[name] || "#333") + "22",
             paths: data.x.length > 1 ? undefined : bars,
-            points: { show: data.x.length < 60 }
+            points: { show: width(element) / Math.max(1, data.x.length) > 24 }
           };
         }))
       };
