@@ -164,7 +164,7 @@ def create_app(settings: Settings | None = None, *, create_store: bool = True) -
             Route("/api/cdr", cdr, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             *annotate_routes(settings, engine, database, scopes),
-            *recording_routes(settings),
+            *recording_routes(settings, database),
             *web_routes(settings, engine, database, _recording_link(settings)),
         ],
         exception_handlers=handlers,
