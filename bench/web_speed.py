@@ -1,9 +1,21 @@
 """The web call log's speed (issue 11): a demo database served by uvicorn on loopback, one
 worker, SQLite; medians of the runs. One section per page, each a function of
-:data:`SECTIONS` taking the server's URL, a signed-in client and the server's pid.
+:data:`SECTIONS` taking the server's URL, a signed-in client, the server's pid and the
+number of runs.
 
     python bench/web_speed.py [--calls 1000000] [--db bench/results/web.db] [--runs 3]
-                              [--only export]
+                              [--only calllog --only dashboard ...]
+
+The demo (made once, if the file is missing) spans 365 days up to today; the periods
+measured end at its last call's day. Each page's time is the request's, on loopback
+(the server's work plus a fraction of a millisecond), and the server process's CPU time
+for it (``/proc/PID/stat``, in clock ticks: 10 ms steps): on a shared machine the
+wall time also counts the other processes' turns.
+
+- ``calllog``: ``GET /`` of the last 30 days, grouped by call: the first page (the first
+  run also counts the search's calls; the counts are then cached per store version).
+- ``callview``: ``GET /calls/{linkedid}`` of calls of the last 30 days, one per run.
+- ``dashboard``: ``GET /dashboard`` of the last 30 days and of the last 365.
 
 - ``export``: ``GET /export.csv`` of every call (43 fields): records per second, and the
   server process's peak memory while it streams them: its own (anonymous) resident
@@ -12,18 +24,21 @@ worker, SQLite; medians of the runs. One section per page, each a function of
   database file SQLite maps (``mmap_size``, up to 1 GiB: the kernel's page cache, shared
   and given back under pressure, not the export's memory).
 
-The server is this file run with ``--serve DB PORT``: the sign-in and export routes (add
-a section's routes to :func:`web_app`). Results are printed as a Markdown table and saved
-to bench/results/web_speed.json.
+The server is this file run with ``--serve DB PORT``: every web route
+(:func:`cdrapi.web.app.web_routes`). Results are printed as Markdown tables and saved to
+bench/results/web_speed.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import json
 import os
+import re
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -32,6 +47,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -42,6 +58,9 @@ USER, PASSWORD = "bench", "bench-password-1"
 #: Issue 11's targets.
 EXPORT_RATE = 100_000  # records/s at least
 EXPORT_MEMORY_MB = 100  # peak RSS under
+PAGE_TARGETS_MS = {"calllog": 50, "callview": 20, "dashboard 30 days": 300,
+                   "dashboard 365 days": 1000}  # fmt: skip
+DEMO_DAYS = 365
 
 
 def web_app(db: str) -> Any:
@@ -51,8 +70,7 @@ def web_app(db: str) -> Any:
     from cdrapi.settings import Settings
     from cdrapi.store.engine import connect
     from cdrapi.store.executor import StoreExecutor
-    from cdrapi.web.auth import sign_in_routes
-    from cdrapi.web.export import export_routes
+    from cdrapi.web.app import web_routes
 
     settings = Settings(db=db)
     engine = connect(db, create=False)
@@ -64,7 +82,7 @@ def web_app(db: str) -> Any:
         database.close()
         engine.dispose()
 
-    routes = [*sign_in_routes(settings, database), *export_routes(settings, database)]
+    routes = web_routes(settings, engine, database, lambda path: None)
     return Starlette(routes=routes, lifespan=lifespan)
 
 
@@ -126,7 +144,7 @@ def sampled(pid: int) -> Iterator[list[float]]:
         thread.join()
 
 
-def export_section(url: str, client: httpx.Client, pid: int, runs: int) -> dict[str, Any]:
+def export_section(db: str, client: httpx.Client, pid: int, runs: int) -> dict[str, Any]:
     """``GET /export.csv`` of every call: records/s and the server's peak memory."""
     rates, peaks, mapped, before = [], [], [], _rss_mb(pid)
     records = 0
@@ -159,9 +177,94 @@ def export_section(url: str, client: httpx.Client, pid: int, runs: int) -> dict[
     }
 
 
-#: name -> section(url, client, pid, runs).
+def _cpu_ms(pid: int) -> float:
+    """The process's user + system CPU time so far, in ms."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def _timed(client: httpx.Client, pid: int, path: str, params: Any = None) -> tuple[float, float]:
+    """One ``GET``: its time and the server's CPU time for it, in ms."""
+    cpu, started = _cpu_ms(pid), time.perf_counter()
+    answer = client.get(path, params=params, timeout=600)
+    wall = (time.perf_counter() - started) * 1000
+    assert answer.status_code == 200, (path, answer.status_code, answer.text[:300])
+    return wall, _cpu_ms(pid) - cpu
+
+
+def _last_day(db: str) -> dt.date:
+    """The demo's last day: the periods measured end there."""
+    with sqlite3.connect(db.removeprefix("sqlite:///")) as conn:
+        (last,) = conn.execute("SELECT max(time) FROM calls").fetchone()
+    return dt.date.fromisoformat(last[:10])
+
+
+def _period(db: str, days: int) -> dict[str, str]:
+    end = _last_day(db)
+    return {"from": str(end - dt.timedelta(days=days - 1)), "to": str(end)}
+
+
+def _summary(times: list[tuple[float, float]], **more: Any) -> dict[str, Any]:
+    walls, cpus = [wall for wall, _ in times], [cpu for _, cpu in times]
+    return {
+        "median_ms": statistics.median(walls),
+        "first_ms": walls[0],
+        "cpu_median_ms": statistics.median(cpus),
+        "runs": len(times),
+        **more,
+    }
+
+
+def calllog_section(db: str, client: httpx.Client, pid: int, runs: int) -> dict[str, Any]:
+    """The call log's first page of the last 30 days, grouped by call."""
+    period = _period(db, 30)
+    times = [_timed(client, pid, "/", period) for _ in range(max(runs, 10))]
+    page = client.get("/", params=period, timeout=600).text
+    found = re.search(r'id="call-count">([\d,]+)<', page)
+    calls = int(found[1].replace(",", "")) if found else 0
+    print(f"  /?from={period['from']}&to={period['to']}: {calls:,} calls, "
+          f"median {statistics.median(t for t, _ in times):.1f} ms")  # fmt: skip
+    return {"calllog": _summary(times, calls=calls, **period)}
+
+
+def callview_section(db: str, client: httpx.Client, pid: int, runs: int) -> dict[str, Any]:
+    """The call view of calls of the last 30 days (a different call each run)."""
+    period = _period(db, 30)
+    with sqlite3.connect(db.removeprefix("sqlite:///")) as conn:
+        keys = [key for (key,) in conn.execute(
+            "SELECT linkedid FROM calls WHERE time >= ? AND linkedid <> '' "
+            "ORDER BY id LIMIT ?", (period["from"], max(runs, 20)),
+        )]  # fmt: skip
+    times = [_timed(client, pid, f"/calls/{quote(key, safe='')}") for key in keys]
+    print(f"  /calls/...: median {statistics.median(t for t, _ in times):.1f} ms")
+    return {"callview": _summary(times)}
+
+
+def dashboard_section(db: str, client: httpx.Client, pid: int, runs: int) -> dict[str, Any]:
+    """The dashboard of the last 30 days and of the last 365."""
+    found: dict[str, Any] = {}
+    for days in (30, 365):
+        period = _period(db, days)
+        times = [_timed(client, pid, "/dashboard", period) for _ in range(runs)]
+        page = client.get("/dashboard", params=period, timeout=600).text
+        shown = re.search(r'id="fig-calls">([\d,]+)<', page)
+        calls = int(shown[1].replace(",", "")) if shown else 0
+        print(f"  /dashboard {days} days: {calls:,} calls, "
+              f"median {statistics.median(t for t, _ in times):.0f} ms")  # fmt: skip
+        found[f"dashboard {days} days"] = _summary(times, calls=calls, **period)
+    return found
+
+
+def _export(db: str, client: httpx.Client, pid: int, runs: int) -> dict[str, Any]:
+    return {"export": export_section(db, client, pid, runs)}
+
+
+#: name -> section(db, client, pid, runs): its results by page.
 SECTIONS: dict[str, Callable[[str, httpx.Client, int, int], dict[str, Any]]] = {
-    "export": export_section,
+    "calllog": calllog_section,
+    "callview": callview_section,
+    "dashboard": dashboard_section,
+    "export": _export,
 }
 
 
@@ -172,7 +275,18 @@ def _prepare(db: str, calls: int) -> None:
     path = Path(db.removeprefix("sqlite:///"))
     if not path.exists():
         subprocess.run(
-            [sys.executable, "-m", "cdrapi", "demo", "--db", db, "--calls", str(calls)],
+            [
+                sys.executable,
+                "-m",
+                "cdrapi",
+                "demo",
+                "--db",
+                db,
+                "--calls",
+                str(calls),
+                "--days",
+                str(DEMO_DAYS),
+            ],
             check=True,
         )
     engine = connect(db)
@@ -206,7 +320,18 @@ def main() -> None:
         assert signed.status_code == 303, signed.text
         for name in args.only or SECTIONS:
             print(f"{name}:")
-            results[name] = SECTIONS[name](url, client, pid, args.runs)
+            results.update(SECTIONS[name](args.db, client, pid, args.runs))
+    pages = [name for name in PAGE_TARGETS_MS if name in results]
+    if pages:
+        print("\n| page (SQLite, one worker) | calls | median | first run | server CPU | target |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for name in pages:
+            found = results[name]
+            calls = f"{found['calls']:,}" if "calls" in found else ""
+            print(
+                f"| {name} | {calls} | {found['median_ms']:.1f} ms | {found['first_ms']:.1f} ms "
+                f"| {found['cpu_median_ms']:.0f} ms | < {PAGE_TARGETS_MS[name]} ms |"
+            )
     if "export" in results:
         found = results["export"]
         print("\n| export.csv | records | records/s (median) | peak anonymous RSS |")

@@ -101,13 +101,14 @@ def _epoch(bucket: str) -> int:
 
 def chart_data(board: Dashboard) -> dict[str, Any]:
     """What ``dashboard.js`` plots: x (bucket starts) and one series per direction and
-    per status, the same numbers as the page's tables."""
+    per status (``[name, counts]``), the same numbers as the page's tables."""
     return {
         "unit": board.unit,
         "x": [_epoch(bucket) for bucket in board.buckets],
         "buckets": board.buckets,
-        "by_direction": board.by_direction,
-        "by_status": board.by_status,
+        # [name, counts] pairs: in the tables' order (a JSON object's keys come sorted)
+        "by_direction": [[name, counts] for name, counts in board.by_direction.items()],
+        "by_status": [[name, counts] for name, counts in board.by_status.items()],
     }
 
 

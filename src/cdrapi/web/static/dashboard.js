@@ -40,8 +40,7 @@
     var bars = uPlot.paths.bars({ size: [0.8, 40], gap: 1 });
     document.querySelectorAll(".chart[data-series]").forEach(function (element) {
       var key = element.getAttribute("data-series");
-      var series = data[key];
-      var names = Object.keys(series);
+      var names = data[key].map(function (pair) { return pair[0]; });
       var options = {
         width: width(element),
         height: 220,
@@ -60,7 +59,7 @@
           };
         }))
       };
-      var values = [data.x].concat(names.map(function (name) { return series[name]; }));
+      var values = [data.x].concat(data[key].map(function (pair) { return pair[1]; }));
       element.textContent = "";
       var chart = new uPlot(options, values, element);
       chart.cdrapiKey = key;
