@@ -3,8 +3,9 @@ under uvicorn on loopback. Sign in, open the dashboard of a month: both charts d
 (uPlot's canvas), without a console error, and the values they plot are those of SQL
 written here (SQLite's own "bare column of min()" for a call's first leg, not the app's
 statement); the tables open from the keyboard; at phone width (390 px) nothing is wider
-than the screen. Screenshots at desktop and phone width go to ``tests/artifacts/`` and
-``/tmp/cdrapi-screens/``, for a person to look at.
+than the screen; axe-core finds no serious or critical violation (desktop, phone, dark
+scheme). Screenshots at desktop and phone width and in the dark scheme go to
+``tests/artifacts/`` and ``/tmp/cdrapi-screens/``, for a person to look at.
 
 One browser for the module; under CI=true a missing chromium fails instead of skipping.
 """
@@ -27,12 +28,12 @@ from cdrapi.store.directory import replace_directory
 from cdrapi.store.engine import connect
 from tests.conftest import need
 from tests.data import load
+from tests.web.test_browser import accessible  # axe-core: no serious or critical violation
 from tests.web.test_dashboard import rows
 
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "a long enough password"
 SCREENS = [Path(__file__).parents[1] / "artifacts", Path("/tmp/cdrapi-screens")]
-AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 MONTH = "from=2024-03-01&to=2024-03-31"
 
 
@@ -147,10 +148,8 @@ def test_the_charts_plot_what_sql_counts(browser: Any, site: tuple[str, Path]) -
     page.wait_for_url("**/?*direction=OUT*")
     assert page.locator("#call-count").inner_text() == "40"
     page.go_back()
-    if AXE.exists():  # axe-core, vendored from its npm package by the call log's tests
-        page.add_script_tag(path=str(AXE))
-        found = page.evaluate("axe.run().then(r => r.violations.map(v => [v.id, v.impact]))")
-        assert [v for v in found if v[1] in ("serious", "critical")] == []
+    page.wait_for_function("window.cdrapiCharts && window.cdrapiCharts.length === 2")
+    accessible(page)
     context.close()
 
 
@@ -170,5 +169,18 @@ def test_phone_width(browser: Any, site: tuple[str, Path]) -> None:
     page.locator("#heat-title").scroll_into_view_if_needed()
     shoot(page, "dashboard-phone-tables", full_page=False)
     shoot(page, "dashboard-phone-full")
+    accessible(page)
+    assert errors == []
+    context.close()
+
+
+def test_dark_scheme(browser: Any, site: tuple[str, Path]) -> None:
+    base, _ = site
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="dark")
+    page = context.new_page()
+    errors = sign_in(page, base, f"/dashboard?{MONTH}")
+    page.wait_for_function("window.cdrapiCharts && window.cdrapiCharts.length === 2")
+    accessible(page)
+    shoot(page, "dashboard-dark")
     assert errors == []
     context.close()

@@ -38,6 +38,9 @@
     if (!source || typeof uPlot === "undefined") return;
     var data = JSON.parse(source.textContent);
     var bars = uPlot.paths.bars({ size: [0.8, 40], gap: 1 });
+    // The page's own colours (light or dark scheme) for the axes' text and lines.
+    var ink = getComputedStyle(document.body).color;
+    var line = getComputedStyle(document.documentElement).getPropertyValue("--line").trim() || "#c9d1d9";
     document.querySelectorAll(".chart[data-series]").forEach(function (element) {
       var key = element.getAttribute("data-series");
       var names = data[key].map(function (pair) { return pair[0]; });
@@ -48,7 +51,10 @@
         legend: { show: true, live: false },
         cursor: { drag: { x: false, y: false } },
         scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, Math.max(1, max)]; } } },
-        axes: [{ values: labels(data.unit) }, { size: 50 }],
+        axes: [
+          { values: labels(data.unit), stroke: ink, grid: { stroke: line }, ticks: { stroke: line } },
+          { size: 50, stroke: ink, grid: { stroke: line }, ticks: { stroke: line } }
+        ],
         series: [{ label: data.unit === "hour" ? "Hour" : "Day" }].concat(names.map(function (name) {
           return {
             label: LABELS[name] || name,
