@@ -14,6 +14,9 @@
     IN: "In", OUT: "Out", INTERNAL: "Internal", ANSWERED: "Answered",
     "NO ANSWER": "Missed", BUSY: "Busy", FAILED: "Failed", CONGESTION: "Congestion"
   };
+  // Where the x axis may put its ticks: whole hours, or whole days (never in between).
+  var HOURS = [3600, 2 * 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400];
+  var DAYS = [86400, 2 * 86400, 7 * 86400, 14 * 86400, 28 * 86400, 91 * 86400];
   var charts = [];
   window.cdrapiCharts = charts;
 
@@ -52,7 +55,8 @@
         cursor: { drag: { x: false, y: false } },
         scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, Math.max(1, max)]; } } },
         axes: [
-          { values: labels(data.unit), stroke: ink, grid: { stroke: line }, ticks: { stroke: line } },
+          { values: labels(data.unit), incrs: data.unit === "hour" ? HOURS : DAYS,
+            stroke: ink, grid: { stroke: line }, ticks: { stroke: line } },
           { size: 50, stroke: ink, grid: { stroke: line }, ticks: { stroke: line } }
         ],
         series: [{ label: data.unit === "hour" ? "Hour" : "Day" }].concat(names.map(function (name) {
