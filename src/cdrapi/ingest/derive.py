@@ -127,6 +127,9 @@ class Deriver:
         self.public_url = public_url
         self._trunks = bool(self.directory.trunks)
         self._has_users = bool(self.directory.users)  # else no call has a user
+        directory = self.directory
+        # people() finds no one for any call (row() then takes only the caller id's name)
+        self._nobody = not (directory.users or directory.routes or directory.queue_projects)
         self._users: dict[tuple[str, str, str], User | None] = {}
         self._directions = directions = Directions(self.directory)
         self._decisive, self._calls = directions.decisive.get, directions.calls
@@ -245,9 +248,18 @@ class Deriver:
         qname = None
         if len(lastapp) == 5 and lastapp.lower() == "queue":
             qname = lastdata.split(",", 1)[0] or None
-        user_id, fullname, project_id, route = self.people(
-            direction, chan, dchan, channel, dstchannel, src, dst, did, qname, clid
-        )
+        if self._nobody:  # people(), with no users, routes or queue projects to find
+            user_id = project_id = route = fullname = None
+            if direction != "IN":
+                fullname = self._names.get(clid, _UNKNOWN)
+                if fullname is _UNKNOWN:
+                    fullname = self._caller_name(clid)
+                if fullname == src:  # a caller id that names the number: no name
+                    fullname = None
+        else:
+            user_id, fullname, project_id, route = self.people(
+                direction, chan, dchan, channel, dstchannel, src, dst, did, qname, clid
+            )
         # outcome(), when its texts are known (a cache look-up)
         texts = self._texts.get((status, dialstatus, cause, direction, qname is not None))
         if texts is None:
