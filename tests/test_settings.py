@@ -3,12 +3,13 @@ sources (environment, TOML file, overrides) take precedence in the documented or
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 
-from cdrapi.settings import Settings, SettingsError, TokenScope, load_settings
+from cdrapi.settings import FieldSource, Settings, SettingsError, TokenScope, load_settings
 
 README = Path(__file__).parents[1] / "README.md"
 
@@ -76,3 +77,38 @@ def test_scoped_tokens_from_the_file_and_the_environment(
     both.write_text('scoped_tokens = []\n[[tokens]]\ntoken = "x"\nprojects = [1]\n')
     with pytest.raises(SettingsError, match=r"\[\[tokens\]\] or scoped_tokens, not both"):
         load_settings(both)
+
+
+def test_crm_fields_from_the_file_and_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "cdrapi.toml"
+    config.write_text(
+        '[fields]\ncustomer_id = "customer_id"\n'
+        'external_id = { column = "userfield", pattern = "ext=(\\\\d+)" }\n'
+    )
+    chosen = load_settings(config)
+    assert chosen.crm_fields == {
+        "customer_id": FieldSource(column="customer_id"),
+        "external_id": FieldSource(column="userfield", pattern=r"ext=(\d+)"),
+    }
+    # as `cdrapi serve` hands it to its workers: JSON in the environment
+    dumped = chosen.model_dump(mode="json")["crm_fields"]
+    monkeypatch.setenv("CDRAPI_CRM_FIELDS", json.dumps(dumped))
+    assert load_settings().crm_fields == chosen.crm_fields
+    # field by field, the environment wins over the file
+    monkeypatch.setenv("CDRAPI_CRM_FIELDS", '{"comments": "note", "customer_id": "crm"}')
+    assert load_settings(config).crm_fields == {
+        "customer_id": FieldSource(column="crm"),
+        "external_id": FieldSource(column="userfield", pattern=r"ext=(\d+)"),
+        "comments": FieldSource(column="note"),
+    }
+    monkeypatch.setenv("CDRAPI_CRM_FIELDS", '{"comment": "note"}')
+    with pytest.raises(SettingsError, match=r"\[fields\] has no field 'comment'"):
+        load_settings()
+    monkeypatch.delenv("CDRAPI_CRM_FIELDS")
+    both = tmp_path / "both.toml"
+    both.write_text('crm_fields = {}\n[fields]\ncomments = "note"\n')
+    with pytest.raises(SettingsError, match=r"\[fields\] or crm_fields, not both"):
+        load_settings(both)
+    assert load_settings().crm_fields == {}  # none: ingestion maps nothing

@@ -12,11 +12,20 @@ Scoped API tokens are ``[[tokens]]`` tables of that file (the setting ``scoped_t
 ``CDRAPI_SCOPED_TOKENS`` as JSON in the environment), each a :class:`TokenScope`: a token
 that sees only the calls of some projects and/or extensions, where the tokens of
 ``api_token`` see every call.
+
+The CRM fields of a record (``customer_id``, ``external_id``, ``external_info``,
+``accounting_value``, ``comments``) come from the PBX's records as the config file's
+``[fields]`` table says (the setting ``crm_fields``, ``CDRAPI_CRM_FIELDS`` as JSON): each
+field names a :class:`FieldSource`, a column of the CDR (a header or ``--columns`` name, an
+extra column of the SQL ``cdr`` table, or a raw CDR field such as ``userfield``) and
+optionally a regular expression whose group is the value. Ingestion applies it
+(:mod:`cdrapi.ingest.crm_fields`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -38,12 +47,16 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-__all__ = ["Settings", "SettingsError", "TokenScope", "load_settings"]
+__all__ = ["CRM_FIELDS", "FieldSource", "Settings", "SettingsError", "TokenScope", "load_settings"]
 
 #: Top-level TOML tables that belong to the ingestion directory, not to the settings.
 DIRECTORY_TABLES = frozenset({"projects", "users", "trunks", "inbound_routes", "queues"})
 #: The config file's name for the ``scoped_tokens`` setting: ``[[tokens]]`` tables.
 TOKENS_TABLE = "tokens"
+#: The config file's name for the ``crm_fields`` setting: a ``[fields]`` table.
+FIELDS_TABLE = "fields"
+#: The record fields ``[fields]`` may fill from the PBX's records, in record order.
+CRM_FIELDS = ("customer_id", "accounting_value", "comments", "external_id", "external_info")
 
 _ProjectId = Annotated[StrictInt, Field(ge=0, le=2**63 - 1)]
 # As a web account's extensions: no spaces or commas, at most 80 characters.
@@ -89,6 +102,54 @@ class TokenScope(BaseModel):
                 "call belongs in api_token)"
             )
         return self
+
+
+class FieldSource(BaseModel):
+    """Where a CRM field's value is in a CDR: its ``column`` (a name of the source's
+    columns, or a raw CDR field: ``userfield``, ``accountcode``...) and, optionally, a
+    ``pattern`` (a Python regular expression) searched in that column's value: the value is
+    its group (or the whole match for a pattern without one). A bare string in the config
+    file is a ``column``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    column: str
+    pattern: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_column(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"column": value}
+        if not isinstance(value, dict):
+            raise ValueError(
+                'expected a column name or a table such as { column = "userfield", '
+                'pattern = "ext=(\\d+)" }'
+            )
+        return value
+
+    @field_validator("column")
+    @classmethod
+    def _usable_column(cls, value: str) -> str:
+        if not value.strip() or value != value.strip():
+            raise ValueError("a column name must not be empty or start or end with white space")
+        return value
+
+    @field_validator("pattern")
+    @classmethod
+    def _usable_pattern(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            groups = re.compile(value).groups
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from exc
+        if groups > 1:
+            raise ValueError(
+                f"the pattern has {groups} groups: keep one, the value's, and make the "
+                "others (?:...)"
+            )
+        return value
 
 
 class Settings(BaseSettings):
@@ -162,6 +223,14 @@ class Settings(BaseSettings):
         "tables; here a JSON list of them): each `token` sees the calls of its `projects` "
         "(ids) and/or `extensions`, both given: calls matching both.",
     )
+    crm_fields: dict[str, FieldSource] = Field(
+        {},
+        description="Where ingestion finds the CRM fields `customer_id`, `external_id`, "
+        "`external_info`, `accounting_value` and `comments` (the config file's `[fields]` "
+        "table; here a JSON object): each names a column of the CDR (a CSV header or "
+        "`--columns` name, an extra column of the SQL cdr table, `userfield`...) or "
+        '`{ column = "userfield", pattern = "ext=(\\d+)" }`.',
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -171,6 +240,16 @@ class Settings(BaseSettings):
                 ZoneInfo(value)
             except (ZoneInfoNotFoundError, ValueError) as exc:
                 raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("crm_fields")
+    @classmethod
+    def _known_fields(cls, value: dict[str, FieldSource]) -> dict[str, FieldSource]:
+        unknown = [name for name in value if name not in CRM_FIELDS]
+        if unknown:
+            raise ValueError(
+                f"[fields] has no field {unknown[0]!r} (it fills {', '.join(CRM_FIELDS)})"
+            )
         return value
 
     @model_validator(mode="after")
@@ -209,7 +288,8 @@ class Settings(BaseSettings):
 
 
 class _SettingsFile(TomlConfigSettingsSource):
-    """The TOML file less the directory's tables, its ``[[tokens]]`` the ``scoped_tokens``."""
+    """The TOML file less the directory's tables, its ``[[tokens]]`` the ``scoped_tokens``,
+    its ``[fields]`` the ``crm_fields``."""
 
     def _read_files(self, files: Any, deep_merge: bool = False) -> dict[str, Any]:
         data = super()._read_files(files, deep_merge=deep_merge)
@@ -218,6 +298,10 @@ class _SettingsFile(TomlConfigSettingsSource):
             if "scoped_tokens" in found:
                 raise ValueError("give scoped tokens as [[tokens]] or scoped_tokens, not both")
             found["scoped_tokens"] = found.pop(TOKENS_TABLE)
+        if FIELDS_TABLE in found:
+            if "crm_fields" in found:
+                raise ValueError("give the CRM fields as [fields] or crm_fields, not both")
+            found["crm_fields"] = found.pop(FIELDS_TABLE)
         return found
 
 
@@ -226,6 +310,8 @@ def _where(loc: tuple[int | str, ...]) -> str:
     if len(loc) >= 2 and loc[0] == "scoped_tokens" and isinstance(loc[1], int):
         rest = ".".join(str(part) for part in loc[2:])
         return f"[[tokens]] table {loc[1] + 1}" + (f": {rest}" if rest else "")
+    if loc and loc[0] == "crm_fields":
+        return "[fields]" + (" " + ".".join(str(part) for part in loc[1:]) if loc[1:] else "")
     return ".".join(str(part) for part in loc)
 
 
@@ -233,6 +319,18 @@ def _problem(error: Any) -> str:
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "string_pattern_mismatch":
         message = "expected text without spaces or commas, at most 80 characters"
+    loc = tuple(error["loc"])
+    if loc[:1] == ("crm_fields",):
+        if error["type"] == "dict_type":
+            message = 'expected a table of fields, such as customer_id = "customer_id"'
+        elif error["type"] == "extra_forbidden":
+            message = "unknown key (a field's table has column and pattern)"
+        elif error["type"] == "string_type":
+            message = "expected text"
+        elif error["type"] == "missing":
+            message = "missing: the column the value is in"
+        if message.startswith("[fields] "):  # says where itself
+            return message
     where = _where(tuple(error["loc"]))
     return f"{where}: {message}" if where else message
 

@@ -7,6 +7,11 @@ answered call (``is_recovered`` NULL, ``call_codes`` as
 :data:`~cdrapi.ingest.recovery.ELSEWHERE`), and, when the store held calls before the
 run, the look-ups of the batch's numbers and linkedids among them. The statements are
 the store's (:meth:`cdrapi.store.writer.Writer.write_batch`); a batch hands it values.
+
+Rows made with ``[fields]`` end with the CRM fields
+(:data:`~cdrapi.ingest.crm_fields.CRM_COLUMNS`, see
+:class:`~cdrapi.ingest.crm_fields.MappedDeriver`): :func:`commit` tells them by their
+length, once per batch, and writes those columns too.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from cdrapi.ingest.crm_fields import CRM_COLUMNS
 from cdrapi.ingest.errors import Reject
 from cdrapi.ingest.recovery import ELSEWHERE
 from cdrapi.ingest.rejects import RejectFile
@@ -25,6 +31,9 @@ from cdrapi.ingest.summary import Summary
 from cdrapi.store.writer import Writer
 
 __all__ = ["AfterRows", "Batch", "Summary", "commit", "writer_for"]
+
+#: The columns of a row that ends with the CRM fields.
+_MAPPED_FIELDS = (*ROW_FIELDS, *CRM_COLUMNS)
 
 
 @dataclass
@@ -77,9 +86,11 @@ def commit(
     hook = (
         None if after_rows is None else (lambda conn, first_id: after_rows(conn, first_id, batch))
     )
+    rows = batch.rows
+    columns = ROW_FIELDS if not rows or len(rows[0]) == len(ROW_FIELDS) else _MAPPED_FIELDS
     return store.write_batch(
-        ROW_FIELDS,
-        batch.rows,
+        columns,
+        rows,
         checkpoint=batch.checkpoint,
         recovered=batch.recovered,
         callbacks=batch.callbacks,

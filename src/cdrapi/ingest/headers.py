@@ -18,6 +18,11 @@ Two tables decide:
 Two columns giving one field is a :class:`~cdrapi.ingest.errors.LayoutError` that names
 both (never "the later wins"); ``--columns "Header=field"`` renames a column and
 ``--columns "Header="`` ignores one.
+
+With ``[fields]`` (:mod:`cdrapi.ingest.crm_fields`), the columns it names that are no raw
+CDR field (``extra``) are found by their header name (normalised as above, or the name a
+``--columns`` rename gives), whether or not a CDR field reads them too, and their values
+follow the raw CDR (``""`` for a column the header lacks).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from cdrapi.ingest.vendors import FORMATS, RING, Format, norm
 
 __all__ = [
     "ALIASES", "HeaderLayout", "Layout", "column_layout", "header_layout", "unquoted_nulls",
+    "with_extra",
 ]  # fmt: skip
 
 Layout = Callable[[list[str]], Sequence[str]]
@@ -191,6 +197,39 @@ class HeaderLayout:
         return f"{year}-{int(month):02d}-{int(day):02d} {hour:02d}:{m['m']}:{second}"
 
 
+class _MappedHeader(HeaderLayout):
+    """A header layout whose raw CDRs end with the values of the columns at ``extra``
+    (``-1``: the header has no such column)."""
+
+    def __init__(self, where: dict[str, int], fmt: Format | None, extra: Sequence[int]) -> None:
+        super().__init__(where, fmt)
+        self._extra = _picker(extra)
+
+    def __call__(self, fields: list[str]) -> Sequence[str]:
+        values = super().__call__(fields)  # it appends "": -1 picks that
+        return (*values, *self._extra(fields))
+
+
+def _picker(indexes: Sequence[int]) -> Callable[[list[str]], tuple[str, ...]]:
+    """The values at ``indexes`` of a line's fields, as a tuple."""
+    if len(indexes) == 1:
+        only = indexes[0]
+        return lambda fields: (fields[only],)
+    return itemgetter(*indexes)
+
+
+def with_extra(make: Layout, indexes: Sequence[int]) -> Layout:
+    """``make``, its raw CDRs followed by the fields at ``indexes`` of the line (``-1``:
+    none; ``make`` must be one that appends an empty field: :func:`column_layout`'s
+    picking one)."""
+    pick = _picker(indexes)
+
+    def extended(fields: list[str]) -> Sequence[str]:
+        return (*make(fields), *pick(fields))
+
+    return extended
+
+
 def column_layout(names: Sequence[str | None]) -> Layout:
     """A function from a line's fields (as many as ``names``) to a raw CDR: the list
     itself, padded, when the names are the first fields (cdr_csv with ``uniqueid`` and
@@ -219,9 +258,12 @@ def _format_of(keys: set[str]) -> Format | None:
     return max(found, key=lambda f: sum(k in f.columns for k in keys), default=None)
 
 
-def header_layout(names: Sequence[str], renames: dict[str, str] | None = None) -> Layout | None:
+def header_layout(
+    names: Sequence[str], renames: dict[str, str] | None = None, extra: Sequence[str] = ()
+) -> Layout | None:
     """The layout a header row gives, or ``None`` when it is not a header of CDR
     columns. ``renames``: header -> field (``""``: ignore the column), over the tables.
+    ``extra``: more columns whose values follow the raw CDR (``[fields]``'s).
 
     Raises LayoutError when two columns give one field."""
     renamed = {norm(k): v for k, v in (renames or {}).items()}
@@ -246,7 +288,27 @@ def header_layout(names: Sequence[str], renames: dict[str, str] | None = None) -
         where[target] = i
     if "start" not in where or len(where) < 3 or any(is_datetime(n) for n in names):
         return None
+    if extra:
+        indexes = _extra_columns(keys, renamed, extra)
+        if any(i >= 0 for i in indexes):
+            return _MappedHeader(where, fmt, indexes)
     return HeaderLayout(where, fmt)
+
+
+def _extra_columns(keys: list[str], renamed: dict[str, str], extra: Sequence[str]) -> list[int]:
+    """Where each of ``extra`` is among the (normalised) header ``keys``: by its name, or
+    by the name a rename gives it; ``-1`` when it is not there."""
+    given = [norm(renamed.get(key) or "") for key in keys]
+    out = []
+    for name in map(norm, extra):
+        if not name:
+            out.append(-1)
+            continue
+        found = next((i for i, key in enumerate(keys) if key == name), -1)
+        if found < 0:
+            found = next((i for i, key in enumerate(given) if key == name), -1)
+        out.append(found)
+    return out
 
 
 def unquoted_nulls(line: str, fields: list[str]) -> list[str]:

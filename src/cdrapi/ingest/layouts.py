@@ -21,6 +21,14 @@ byte order mark starting a file is not part of its first field. In a header CSV 
 ``--columns`` layout), as in SQL exports, an unquoted ``NULL`` or ``\\N`` is an empty
 value; a quoted ``"NULL"`` stays text. Importing the lines is
 :mod:`cdrapi.ingest.csvfile`'s.
+
+With ``[fields]`` (a :class:`~cdrapi.ingest.crm_fields.FieldMap`), the columns it names
+that are no raw CDR field are more names ``--columns`` knows (a layout
+``clid,src,...,sequence,external_id``, a rename ``"Client=customer_id"``), and the raw
+CDRs of a header CSV or a ``--columns`` layout end with their values (see
+:mod:`cdrapi.ingest.crm_fields`); the cdr_csv and cdr_custom default layouts have none
+(``userfield`` and ``accountcode`` are raw CDR fields). Without ``[fields]`` nothing here
+changes, line by line.
 """
 
 from __future__ import annotations
@@ -30,9 +38,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cdrapi.ingest.cdr import CDR_FIELDS, CDR_INDEX, is_datetime, looks_like_uniqueid
+from cdrapi.ingest.crm_fields import FieldMap
 from cdrapi.ingest.errors import LayoutError
 from cdrapi.ingest.files import CHUNK
-from cdrapi.ingest.headers import HeaderLayout, Layout, column_layout, header_layout
+from cdrapi.ingest.headers import (
+    HeaderLayout,
+    Layout,
+    column_layout,
+    header_layout,
+    with_extra,
+)
 from cdrapi.ingest.logfile import LogFile
 
 __all__ = [
@@ -66,33 +81,41 @@ _CSV_USERFIELD = {17: _layout((*_BASE, "userfield")), 20: _layout((*_BASE, "user
 _CUSTOM = {n: _layout(CUSTOM[:n]) for n in range(15, 20)}
 
 
-def parse_columns_option(value: str | None) -> tuple[dict[str, str], tuple[str, ...] | None]:
-    """``--columns``: ``"Header=field,..."`` renames, or ``"field,field,..."`` a layout."""
+def parse_columns_option(
+    value: str | None, fields: FieldMap | None = None
+) -> tuple[dict[str, str], tuple[str, ...] | None]:
+    """``--columns``: ``"Header=field,..."`` renames, or ``"field,field,..."`` a layout;
+    the names of ``fields``' extra columns are fields too."""
     if not value:
         return {}, None
+    extra = fields.extra_columns if fields is not None else ()
+    known = {*CDR_INDEX, *extra}
     items = [item.strip() for item in value.split(",")]
     if all("=" in item for item in items):
         renames = {}
         for item in items:
             header, _, name = item.partition("=")
-            if name.strip() and name.strip() not in CDR_INDEX:  # "Header=": ignore it
-                raise LayoutError(f"--columns: unknown field {name.strip()!r} (known: {_known()})")
+            if name.strip() and name.strip() not in known:  # "Header=": ignore it
+                raise LayoutError(
+                    f"--columns: unknown field {name.strip()!r} (known: {_known(extra)})"
+                )
             renames[header.strip()] = name.strip()
         return renames, None
     if any("=" in item for item in items):
         raise LayoutError("--columns: give either Header=field pairs or a list of fields")
-    unknown = [item for item in items if item and item not in CDR_INDEX]
+    unknown = [item for item in items if item and item not in known]
     if unknown or "start" not in items:
         raise LayoutError(
-            f"--columns: unknown field(s) {', '.join(unknown)} (known: {_known()})"
+            f"--columns: unknown field(s) {', '.join(unknown)} (known: {_known(extra)})"
             if unknown
             else "--columns: the layout needs a start column"
         )
     return {}, tuple(items)
 
 
-def _known() -> str:
-    return ", ".join(CDR_FIELDS)
+def _known(extra: tuple[str, ...] = ()) -> str:
+    text = ", ".join(CDR_FIELDS)
+    return f"{text}; and [fields]' {', '.join(extra)}" if extra else text
 
 
 def _cp1252(data: bytes) -> str:
@@ -119,9 +142,20 @@ def decode_fields(fields: list[str]) -> list[str]:
 class LineParser:
     """Turns physical lines of one file into raw CDR tuples or reasons for rejecting them."""
 
-    def __init__(self, renames: dict[str, str] | None = None, layout: Sequence[str] | None = None):
+    def __init__(
+        self,
+        renames: dict[str, str] | None = None,
+        layout: Sequence[str] | None = None,
+        fields: FieldMap | None = None,
+    ):
         self.renames = renames or {}
+        #: ``[fields]``' columns that are no raw CDR field: their values end the raw CDRs
+        self.extra = fields.extra_columns if fields is not None else ()
         self.fixed: Layout | None = _layout(layout) if layout else None
+        if self.fixed is not None and layout and self.extra:
+            where = [layout.index(name) if name in layout else -1 for name in self.extra]
+            if any(i >= 0 for i in where):
+                self.fixed = with_extra(self.fixed, where)
         self.width = len(layout) if layout else 0
         self.header: Layout | None = None
         self.header_width = 0
@@ -134,7 +168,7 @@ class LineParser:
         names = _split(first)
         if names is None:
             return False
-        layout = header_layout(names, self.renames)
+        layout = header_layout(names, self.renames, self.extra)
         if layout is not None:
             self.header, self.header_width = layout, len(names)
             return True

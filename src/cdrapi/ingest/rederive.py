@@ -17,16 +17,25 @@ The store reads the calls and rewrites them (:class:`~cdrapi.store.writer.Writer
 ``ingested_calls``, ``rewrite_derived`` and ``copy_all_queue_fields``); this module
 names the columns and derives the values. A field set by an annotation (``POST
 /api/cdr/annotate``) keeps its value: the store's ``rewrite_derived`` never writes over it.
+
+The CRM fields of ``[fields]`` (:mod:`cdrapi.ingest.crm_fields`) are derived again from the
+raw columns the store keeps as they were read (:data:`AS_READ`: ``userfield``,
+``accountcode``, ``dcontext``, ``did``...), so a pattern added or changed later applies to
+the calls stored before; a field mapped from a column the store does not keep (an extra
+CSV or SQL column) keeps its stored value, as does one whose new value cannot be stored
+(said as a warning, per call).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine
 
 from cdrapi.ingest.cdr import CDR_FIELDS, CDR_INDEX
+from cdrapi.ingest.crm_fields import FieldMap
 from cdrapi.ingest.row import ROW_FIELDS
 from cdrapi.ingest.run import IngestRun
 from cdrapi.ingest.summary import Summary
@@ -46,6 +55,11 @@ _KEPT = {
 }  # fmt: skip
 #: The stored columns a call is derived again from (``source_key`` comes after them).
 _READ = ("id", "call_status_info", *_KEPT.values())
+#: The raw CDR fields the store keeps as they were read: ``[fields]`` is applied to them again.
+AS_READ = (
+    "accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp",
+    "lastdata", "uniqueid", "userfield", "peeraccount", "did",
+)  # fmt: skip
 #: The columns rederive rewrites.
 DERIVED = (
     "direction", "channel_formatted", "dstchannel_formatted", "user_id", "user_fullname",
@@ -71,28 +85,55 @@ def _raw(row: Any) -> list[str]:
     return cdr
 
 
+def _crm_values(
+    fields: FieldMap, names: Sequence[str], raw: list[str], row: Any, summary: Summary
+) -> list[str | None]:
+    """The values of the CRM fields ``names`` for the stored call ``row``; one that
+    cannot be stored keeps the stored value (and is said)."""
+    out = []
+    for name in names:
+        try:
+            out.append(fields.value(name, raw))
+        except ValueError as exc:
+            out.append(getattr(row, name))
+            summary.warnings.append(f"call {row.id}: {exc}; its {name} stays as it was")
+    return out
+
+
 def rederive(engine: Engine, options: IngestRun | None = None) -> Summary:
     """Derive every ingested call's fields again; return how many were rewritten."""
     options = options or IngestRun()
     started = time.perf_counter()
     store = options.prepare(engine)
-    deriver = options.deriver()
+    deriver = options.deriver(crm=False)
+    fields = options.fields()
+    crm = fields.from_columns(AS_READ) if fields is not None else ()
     recovery = options.recovery(in_store=False)
     summary = Summary()
     after: tuple[str, int] | None = None
-    while stored := store.ingested_calls(_READ, after, CHUNK):
-        rows = []
+    while stored := store.ingested_calls((*_READ, *crm), after, CHUNK):
+        rows, mapped = [], []
         for row in stored:
-            derived = list(deriver.row(_raw(row)))
+            raw = _raw(row)
+            derived = list(deriver.row(raw))
             derived[0] = row.source_key
             rows.append(tuple(derived))
+            if fields is not None and crm:
+                mapped.append(_crm_values(fields, crm, raw, row, summary))
         for sign, count in deriver.take_signs().items():
             summary.directions["stored" if sign == "call-type" else sign] += count
         cleared: list[str] = []
         earlier = recovery.track(rows, cleared=cleared)
+        changes = [
+            (row.id, [new[i] for i in _POSITIONS]) for row, new in zip(stored, rows, strict=True)
+        ]
+        if mapped:
+            changes = [
+                (id_, [*new, *values]) for (id_, new), values in zip(changes, mapped, strict=True)
+            ]
         store.rewrite_derived(
-            DERIVED,
-            [(row.id, [new[i] for i in _POSITIONS]) for row, new in zip(stored, rows, strict=True)],
+            (*DERIVED, *crm) if mapped else DERIVED,
+            changes,
             recovered=earlier,
             cleared=cleared,
         )

@@ -1,5 +1,6 @@
 """One ingestion run: what it is told (the directory, the settings it derives with, the
-reject file, reporting) and what it makes from that (its writer, deriver, recovery)."""
+reject file, reporting) and what it makes from that (its writer, deriver, recovery, and
+the CRM fields' map of ``[fields]``)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
 from cdrapi.ingest.batch import writer_for
+from cdrapi.ingest.crm_fields import FieldMap, MappedDeriver
 from cdrapi.ingest.derive import Deriver
 from cdrapi.ingest.directory import Directory
 from cdrapi.ingest.errors import Reject
@@ -62,15 +65,24 @@ class IngestRun:
         name = self.settings.timezone
         return ZoneInfo(name) if name != "local" else _local_zone()
 
-    def deriver(self, gmt: bool = False) -> Deriver:
+    def fields(self) -> FieldMap | None:
+        """The CRM fields' map (the ``[fields]`` table), or ``None`` when none is set."""
+        return FieldMap.of(self.settings.crm_fields)
+
+    def deriver(self, gmt: bool = False, *, crm: bool = True) -> Deriver:
+        """The run's deriver; with ``[fields]`` (and ``crm``), one whose rows end with
+        the CRM fields (:class:`~cdrapi.ingest.crm_fields.MappedDeriver`)."""
         zone = self.zone() if gmt else None
         recordings = self.settings.recordings_dir
-        return Deriver(
-            self.directory,
-            gmt_to=zone,
-            recordings=RecordingIndex(recordings) if recordings else None,
-            public_url=self.settings.public_url,
-        )
+        options: dict[str, Any] = {
+            "gmt_to": zone,
+            "recordings": RecordingIndex(recordings) if recordings else None,
+            "public_url": self.settings.public_url,
+        }
+        fields = self.fields() if crm else None
+        if fields is not None:
+            return MappedDeriver(fields, self.directory, **options)
+        return Deriver(self.directory, **options)
 
     def recovery(self, in_store: bool = True) -> Recovery:
         """``is_recovered`` tracking; ``in_store``: also for missed calls stored earlier."""

@@ -17,6 +17,12 @@ can appear behind the watermark; the lookback window (default 3 hours: longer th
 longest call plus any commit delay) is read again on every poll, and rows already read
 are recognised by their key (uniqueid and sequence, or the whole row), so nothing is
 skipped or doubled, and a row read again is not counted again.
+
+With ``[fields]`` (:mod:`cdrapi.ingest.crm_fields`), the table's columns it names that are
+no raw CDR field (``customer_id``, ``crm_note``...: the extra columns cdr_adaptive_odbc
+fills from the CDR variables of the same name) are read too, matched case-insensitively
+as the others, and their values follow the raw CDR; a named column the table lacks is
+said once (a warning) and its fields stay empty.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cdrapi.ingest.batch import Batch
 from cdrapi.ingest.cdr import CDR_FIELDS, CDR_INDEX, source_key
+from cdrapi.ingest.crm_fields import FieldMap
 from cdrapi.ingest.derive import Deriver
 from cdrapi.ingest.errors import Reject, SourceError
 from cdrapi.ingest.queue_fields import queue_fields_for_new_calls
@@ -86,11 +93,13 @@ class _Table:
                 f"table {table_name!r} has no calldate column: is it an Asterisk cdr table?"
             )
         self.clock = Clock(column_kind(found[start]["type"], source.dialect.name), self.zone)
-        names = {n: found[n]["name"] for n in found}
+        #: The table's columns: lower-case name -> name
+        self.names = names = {n: found[n]["name"] for n in found}
         wanted = [n for n in CDR_FIELDS if n in names and n != "start"]
         self.fields = [CDR_INDEX["start"], *(CDR_INDEX[n] for n in wanted)]
         self.columns: list[Any] = [column(names[start]), *(column(names[n]) for n in wanted)]
         self.table = table(table_name, *self.columns)
+        self.missing: list[Reject] = []  # said with the first batch
 
     def select(self, bound: Any) -> Any:
         query = select(*self.columns).order_by(self.columns[0])
@@ -122,6 +131,43 @@ class _Table:
         batch.directions = self.deriver.take_signs()
 
 
+class _MappedTable(_Table):
+    """The table with ``[fields]``: its raw CDRs end with the values of the extra columns
+    the map names (``""`` for one the table lacks)."""
+
+    def __init__(
+        self, source: Engine, table_name: str, url: str, zone: dt.tzinfo, fields: FieldMap
+    ) -> None:
+        super().__init__(source, table_name, url, zone)
+        self.columns = [column(c.name) for c in self.columns]  # for a table of their own
+        self.width = len(self.columns)
+        self.slots: list[int | None] = []  # per extra column: its place after the others
+        for name in fields.extra_columns:
+            real = self.names.get(name.lower())
+            if real is None:
+                self.slots.append(None)
+                named = ", ".join(fields.fields_of(name))
+                self.missing.append(Reject(self.name, 0, (
+                    f"[fields] {named}: table {table_name!r} has no column {name!r}; "
+                    "left empty"
+                ), b""))  # fmt: skip
+                continue
+            self.slots.append(len(self.columns) - self.width)
+            self.columns.append(column(real))
+        self.table = table(table_name, *self.columns)
+
+    def read(self, row: Sequence[Any]) -> tuple[str, Any, list[str]]:
+        key, mark, values = super().read(row[: self.width])
+        zone, extra = self.zone, row[self.width :]
+        values += ["" if slot is None else _text(extra[slot], zone) for slot in self.slots]
+        return key, mark, values
+
+    def finish(self, batch: Batch) -> None:
+        if self.missing:
+            batch.warnings[:0], self.missing = self.missing, []
+        super().finish(batch)
+
+
 def _csv_line(cdr: Sequence[str]) -> bytes:
     out = io.StringIO()
     csv.writer(out, lineterminator="").writerow(cdr)
@@ -144,7 +190,12 @@ def ingest_db(
     source = connect_source(url)
     rejects = options.reject_file()
     try:
-        pbx = _Table(source, table_name, url, options.zone())  # before the store is touched
+        zone, fields = options.zone(), options.fields()  # the table before the store
+        pbx = (
+            _Table(source, table_name, url, zone)
+            if fields is None
+            else _MappedTable(source, table_name, url, zone, fields)
+        )
         pbx.store = options.prepare(engine)
         pbx.deriver, pbx.recovery = options.deriver(), options.recovery()
         return poll_table(
