@@ -209,6 +209,7 @@ def _summary(times: list[tuple[float, float]], **more: Any) -> dict[str, Any]:
     return {
         "median_ms": statistics.median(walls),
         "first_ms": walls[0],
+        "best_ms": min(walls),
         "cpu_median_ms": statistics.median(cpus),
         "runs": len(times),
         **more,
