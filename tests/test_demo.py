@@ -238,8 +238,18 @@ def test_field_formats(demo: sqlite3.Connection) -> None:
         start = dt.datetime.fromisoformat(row["time"])
         end = dt.datetime.fromisoformat(row["time_end"])
         assert (end - start).total_seconds() == row["duration"]
-        assert row["duration"] == row["ring_time"] + row["billsec"]
-        assert row["ring_time"] >= row["hold_time"] + row["ivr_duration"]
+        # Derived as ingestion derives: CEL gives an agent's leg the seconds its phone
+        # rang (after the IVR and the queue wait); without an agent, the CDR's
+        # duration - billsec stands (the IVR and the wait included). queue_log says how
+        # long a caller waited when an agent answers (CONNECT), not when one rang in vain.
+        waited = row["ivr_duration"] + row["hold_time"]
+        if row["qname"] and row["dstchannel"]:
+            assert row["duration"] >= waited + row["ring_time"] + row["billsec"]
+            if row["call_status"] == "ANSWERED":
+                assert row["duration"] == waited + row["ring_time"] + row["billsec"]
+        else:
+            assert row["duration"] == row["ring_time"] + row["billsec"]
+            assert row["ring_time"] >= waited
         assert (row["billsec"] > 0) == (row["call_status"] == "ANSWERED")
         assert re.match(r"^\d{10}\.\d+$", row["uniqueid"])
         assert re.match(r"^\d{10}\.\d+$", row["linkedid"])
@@ -256,7 +266,13 @@ def test_field_formats(demo: sqlite3.Connection) -> None:
         assert row["channel_formatted"].startswith("PJSIP/")
         expected = {"IN": ("inbound", "queue"), "OUT": ("outbound",), "INTERNAL": ("internal",)}
         assert row["code"] in expected[row["direction"]]
-        assert row["call_codes"].endswith(("answered", "no answer", "busy", "failed"))
+        # as derivation writes them: with the queue_log's outcome of a call that left the
+        # queue unanswered, and recovery's "answered elsewhere" on a rung leg of an
+        # answered call
+        assert row["call_codes"].endswith(
+            ("answered", "no answer", "busy", "failed", "congestion", "elsewhere", "abandoned",
+             "exit empty")
+        )  # fmt: skip
         assert (row["qname"] is not None) == (row["code"] == "queue")
         if row["recording_file"]:
             match = rec_re.match(row["recording_file"])
@@ -517,3 +533,72 @@ def test_make_run_signs_a_newcomer_in_and_the_player_plays(tmp_path: Path) -> No
     stop(process)
     assert again == password
     assert oct((tmp_path / ".cdrapi-admin-password").stat().st_mode & 0o777) == "0o600"
+
+
+# --- derived as real records are: CEL, queue_log and CDRs through ingestion's code -----
+
+
+class Collected:
+    """The PBX's own logs of each call (records()' ``pbx`` hook)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[list[tuple[str, ...]], list[Any], list[Any]]] = []
+
+    def call(self, cdrs: list[tuple[str, ...]], cel: list[Any], log: list[Any]) -> None:
+        self.calls.append((cdrs, cel, log))
+
+
+def test_ivr_paths_transfers_and_monitor_files_are_read_from_cel(
+    demo: sqlite3.Connection,
+) -> None:
+    ivr = column(demo, "SELECT DISTINCT ivr_log FROM calls WHERE ivr_log IS NOT NULL")
+    # the menus' contexts and the keys pressed, then where the call went (CEL derivation)
+    assert "ivr-principal > 1 ivr-suport > 1 queue suport" in ivr
+    assert "ivr-vanzari > 2 queue vanzari" in ivr
+    assert all(re.fullmatch(r"ivr-\w+ > \d( ivr-\w+ > \d)? queue [a-z-]+", log) for log in ivr)
+    assert one(demo, "SELECT count(*) FROM calls WHERE ivr_log IS NOT NULL AND "
+               "(ivr_duration <= 0 OR sequence != 1)") == 0  # fmt: skip
+    agent = r"[^()]+ \(1\d\d\)"
+    for transfers in column(demo, "SELECT transfers FROM calls WHERE transfers IS NOT NULL"):
+        assert re.fullmatch(rf"(blind|attended) {agent} -> {agent} at \d\d:\d\d:\d\d", transfers)
+    # a transfer and a monitor file are the call's: on each of its legs
+    spread = demo.execute(
+        "SELECT linkedid, count(*), count(transfers), count(monitor_files) FROM calls "
+        "GROUP BY linkedid HAVING count(transfers) > 0 OR count(monitor_files) > 0"
+    ).fetchall()
+    assert spread and all(row[2] in (0, row[1]) and row[3] in (0, row[1]) for row in spread)
+    details = column(demo, "SELECT queue_log FROM calls WHERE queue_log LIKE '%CONNECT%'")
+    assert details and all(re.search(rf"CONNECT {agent} after \d+s", log) for log in details)
+
+
+def test_the_records_are_what_ingestion_derives_from_the_pbx_logs() -> None:
+    from cdrapi.demo import directory as demo_directory
+    from cdrapi.demo.derivation import ZONE, DemoRecordings
+    from cdrapi.ingest.cel_fields import People, Recordings
+    from cdrapi.ingest.cel_fields import summarize as cel_summary
+    from cdrapi.ingest.derive import Deriver
+    from cdrapi.ingest.directory import Directory
+    from cdrapi.ingest.row import ROW_FIELDS
+
+    dates = [END - dt.timedelta(days=2 - i) for i in range(3)]
+    pbx = Collected()
+    made = {row[0]: dict(zip(DEMO_COLUMNS, row, strict=True)) for row in
+            records(5, 800, dates, pbx)}  # fmt: skip
+    directory = Directory.from_tables(demo_directory.rows())
+    deriver = Deriver(directory, recordings=DemoRecordings(),
+                      public_url="https://pbx.demo.cdrapi.ro")  # fmt: skip
+    people, where = People(directory), Recordings(None, "https://pbx.demo.cdrapi.ro")
+    fields = ("caller_id", "direction", "user_fullname", "project", "inbound_route",
+              "call_status", "call_status_info", "recording_url", "billsec",
+              "duration")  # fmt: skip
+    assert sum(len(cdrs) for cdrs, _, _ in pbx.calls) == len(made) == 800
+    for cdrs, cel, _log in pbx.calls:
+        for cdr in cdrs:
+            derived = dict(zip(ROW_FIELDS, deriver.row(cdr), strict=True))
+            record = made[derived["uniqueid"]]
+            assert {f: record[f] for f in fields} == {f: derived[f] for f in fields}
+        linkedid = cdrs[0][19]
+        from_cel = cel_summary(linkedid, cel, people, where, ZONE)
+        assert made[linkedid]["ivr_log"] == from_cel["ivr_log"]
+        assert made[linkedid]["transfers"] == from_cel["transfers"]
+        assert cel[-1][1] == "LINKEDID_END" and [e[0] for e in cel] == sorted(e[0] for e in cel)

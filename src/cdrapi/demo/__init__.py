@@ -8,10 +8,17 @@ some transferred), direct calls to reception, outbound calls to a pool of custom
 internal calls. Output is a pure function of the arguments: one ``random.Random(seed)``
 drives everything, and records are written in time order.
 
-It is built for speed (about 50,000 calls a second into a fresh SQLite file, index
-build included, on two idle cores): draws come from precomputed tables, times are
-integer seconds formatted from lookup tables, rows are tuples, the store is bulk loaded,
-and for big runs a producer process makes the records while this one inserts them.
+The PBX's side is what Asterisk writes: a raw CDR per leg, the call's CEL events and
+queue_log lines (:mod:`cdrapi.demo.events`); the records are derived from them by
+ingestion's own code (:mod:`cdrapi.demo.derivation`: the CDR deriver, queue_log and CEL
+derivation, recovery), so ``ivr_log``, ``transfers``, ``monitor_files``, ring and hold
+times read as a real PBX's do. Only what no PBX log holds (CRM ids, comments, costs,
+transcriptions) is drawn directly.
+
+It is built for speed (on two cores, about 7,000 calls a second made and derived, in a
+producer process for big runs while this one bulk loads the store): draws come from
+precomputed tables, times are integer seconds formatted from lookup tables, rows are
+tuples, and the store is bulk loaded with its indexes built once at the end.
 """
 
 from __future__ import annotations

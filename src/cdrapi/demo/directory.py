@@ -39,16 +39,17 @@ QUEUES = (
     (4, "vanzari", 2, range(21, 33)),
     (5, "retentie", 3, range(33, 41)),
 )
-# id, did, name, project, queue id (None: reception), IVR menu text (None: no IVR), weight
+# id, did, name, project, queue id (None: reception), IVR menus (the dialplan context of
+# each menu the caller goes through and the key pressed there; empty: no IVR), weight
 ROUTES = (
-    (1, "0312285000", "Linie suport", 1, 1, "Meniu principal > 1 Suport tehnic", 22),
-    (2, "0312285001", "Suport VIP", 1, 2, None, 5),
-    (3, "0372110200", "Vânzări", 2, 4, "Meniu vânzări > 2 Oferte noi", 12),
-    (4, "0372110201", "Campanie radio", 2, 4, None, 4),
-    (5, "0312285010", "Facturare", 1, 3, "Meniu principal > 2 Facturare", 9),
-    (6, "0372110300", "Retenție", 3, 5, None, 7),
-    (7, "0312285020", "Recepție", 1, None, None, 0),
-    (8, "0372110400", "Linie Cluj", 1, 1, "Meniu Cluj > 1 Suport", 5),
+    (1, "0312285000", "Linie suport", 1, 1, (("ivr-principal", "1"), ("ivr-suport", "1")), 22),
+    (2, "0312285001", "Suport VIP", 1, 2, (), 5),
+    (3, "0372110200", "Vânzări", 2, 4, (("ivr-vanzari", "2"),), 12),
+    (4, "0372110201", "Campanie radio", 2, 4, (), 4),
+    (5, "0312285010", "Facturare", 1, 3, (("ivr-principal", "2"),), 9),
+    (6, "0372110300", "Retenție", 3, 5, (), 7),
+    (7, "0312285020", "Recepție", 1, None, (), 0),
+    (8, "0372110400", "Linie Cluj", 1, 1, (("ivr-cluj", "1"), ("ivr-suport", "2")), 5),
 )
 ROUTE_KEYS = ("id", "did", "name", "project_id")
 TRUNKS = (

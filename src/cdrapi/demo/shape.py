@@ -19,34 +19,24 @@ from cdrapi.demo import directory
 from cdrapi.demo.directory import FIRST, LAST, PROJECTS, QUEUES, ROUTES, TRUNKS, words
 
 __all__ = [
-    "CALL_CODES", "CODES", "COMMENTS", "DIRECTIONS", "HOLIDAYS", "INFO", "KIND_WEIGHTS",
-    "LEGS", "PREFIXES", "RECORDING_URL", "STATUSES", "TEXTS", "WEEKDAY_HOURS",
-    "WEEKEND_HOURS", "Agent", "Route", "Tables", "draw_tables",
+    "COMMENTS", "HOLIDAYS", "INFO", "KIND_WEIGHTS", "LEGS", "PREFIXES", "PUBLIC_URL",
+    "STATUSES", "TEXTS", "WEEKDAY_HOURS", "WEEKEND_HOURS", "Agent", "Route", "Tables",
+    "draw_tables",
 ]  # fmt: skip
 
 
 STATUSES = ("ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION")
-# call_status_info variants by status, four each (drawn with getrandbits(2))
+# (DIALSTATUS, HANGUPCAUSE) variants by status, four each (drawn with getrandbits(2)): the
+# CDR variables a FreePBX site adds, from which derivation writes call_status_info
 INFO = tuple(
-    tuple((variants.split(";") * 4)[:4])
+    tuple(tuple(pair.split(":")) for pair in (variants.split() * 4)[:4])
     for variants in (
-        "DS:ANSWER|HC:16|HI:Normal Clearing",
-        "DS:NOANSWER|HC:19|HI:No answer;DS:CANCEL|HC:16|HI:Normal Clearing;"
-        "DS:NOANSWER|HC:16|HI:Normal Clearing;DS:CANCEL|HC:127|HI:Interworking, unspecified",
-        "DS:BUSY|HC:17|HI:SIP 486 Busy Here;DS:BUSY|HC:17|HI:User busy",
-        "DS:CHANUNAVAIL|HC:3|HI:SIP 404 Not Found;DS:CHANUNAVAIL|HC:20|HI:Subscriber absent;"
-        "DS:CONGESTION|HC:34|HI:SIP 503 Service Unavailable;"
-        "DS:CHANUNAVAIL|HC:1|HI:Unallocated (unassigned) number",
-        "DS:CONGESTION|HC:34|HI:Circuit/channel congestion;DS:CONGESTION|HC:38|HI:Network out "
-        "of order;DS:CONGESTION|HC:42|HI:Switching equipment congestion",
+        "ANSWER:16",
+        "NOANSWER:19 CANCEL:16 NOANSWER:16 CANCEL:127",
+        "BUSY:17",
+        "CHANUNAVAIL:3 CHANUNAVAIL:20 CONGESTION:34 CHANUNAVAIL:1",
+        "CONGESTION:34 CONGESTION:38 CONGESTION:42",
     )
-)
-# by kind of leg: IN, OUT, INTERNAL, queue (direction IN)
-DIRECTIONS = ("IN", "OUT", "INTERNAL", "IN")
-CODES = ("inbound", "outbound", "internal", "queue")
-CALL_CODES = tuple(
-    tuple(f"{prefix} {word}" for word in ("answered", "no answer", "busy", "no answer", "failed"))
-    for prefix in ("in", "out", "int", "queue")
 )
 TEXTS = tuple(  # transcriptions, eight (drawn with getrandbits(3))
     "Bună ziua, vă sun în legătură cu factura din luna trecută.|Aș dori să verific stadiul "
@@ -71,7 +61,7 @@ HOLIDAYS = ((1, 1), (1, 2), (1, 24), (5, 1), (6, 1), (8, 15), (11, 30), (12, 1),
 KIND_WEIGHTS = (440, 50, 40, 15, 50, 300, 105)
 LEGS = (1, 2, 2, 3, 1, 1, 1)
 PREFIXES = words("072 073 074 075 076 077 078 021 031 0264 0232 0256 0268 0241 0364")
-RECORDING_URL = "https://pbx.demo.cdrapi.ro/recordings/"
+PUBLIC_URL = "https://pbx.demo.cdrapi.ro"  # where the demo's recordings are served
 
 
 def _table(weights: Sequence[float], values: Sequence[Any], bits: int) -> list[Any]:
