@@ -70,6 +70,15 @@ def test_header_csv_extra_columns(tmp_path: Path) -> None:
     }
 
 
+def test_a_columns_rename_names_the_column(tmp_path: Path) -> None:
+    chosen = settings(tmp_path, 'external_id = "ticket"\n')
+    columns = "CRM Note=ticket,Customer ID="  # a rename wins over a header name
+    ingest_csv(connect(chosen.db), [FIXTURES / "export.csv"], IngestRun(chosen), columns=columns)
+    assert [values["external_id"] for values in crm(chosen).values()] == [
+        "Wants a call back, re: invoice 7", None, None,
+    ]  # fmt: skip
+
+
 def test_cdr_custom_layout_with_columns(tmp_path: Path) -> None:
     chosen = settings(tmp_path, 'external_id = "external_id"\nexternal_info = "crm_info"\n')
     columns = f"{CUSTOM},external_id,crm_info"

@@ -20,9 +20,9 @@ both (never "the later wins"); ``--columns "Header=field"`` renames a column and
 ``--columns "Header="`` ignores one.
 
 With ``[fields]`` (:mod:`cdrapi.ingest.crm_fields`), the columns it names that are no raw
-CDR field (``extra``) are found by their header name (normalised as above, or the name a
-``--columns`` rename gives), whether or not a CDR field reads them too, and their values
-follow the raw CDR (``""`` for a column the header lacks).
+CDR field (``extra``) are found by the name a ``--columns`` rename gives a column, else by
+their header name (normalised as above), whether or not a CDR field reads them too, and
+their values follow the raw CDR (``""`` for a column the header lacks).
 """
 
 from __future__ import annotations
@@ -296,17 +296,17 @@ def header_layout(
 
 
 def _extra_columns(keys: list[str], renamed: dict[str, str], extra: Sequence[str]) -> list[int]:
-    """Where each of ``extra`` is among the (normalised) header ``keys``: by its name, or
-    by the name a rename gives it; ``-1`` when it is not there."""
+    """Where each of ``extra`` is among the (normalised) header ``keys``: the column a
+    rename gives its name, else the column of that name; ``-1`` when there is none."""
     given = [norm(renamed.get(key) or "") for key in keys]
     out = []
     for name in map(norm, extra):
         if not name:
             out.append(-1)
             continue
-        found = next((i for i, key in enumerate(keys) if key == name), -1)
+        found = next((i for i, key in enumerate(given) if key == name), -1)
         if found < 0:
-            found = next((i for i, key in enumerate(given) if key == name), -1)
+            found = next((i for i, key in enumerate(keys) if key == name), -1)
         out.append(found)
     return out
 
