@@ -30,7 +30,7 @@ ALLOWED: dict[str, set[str]] = {
     "web": {"protocol", "store", "settings"},
     "ingest": {"store", "settings", "producer"},
     "client": {"protocol"},
-    "demo": {"store", "producer"},
+    "demo": {"store", "producer", "ingest"},
     "cli": {
         "protocol",
         "store",
