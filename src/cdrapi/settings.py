@@ -124,7 +124,7 @@ class FieldSource(BaseModel):
         if not isinstance(value, dict):
             raise ValueError(
                 'expected a column name or a table such as { column = "userfield", '
-                'pattern = "ext=(\\d+)" }'
+                "pattern = 'ext=(\\d+)' }"
             )
         return value
 
@@ -229,7 +229,7 @@ class Settings(BaseSettings):
         "`external_info`, `accounting_value` and `comments` (the config file's `[fields]` "
         "table; here a JSON object): each names a column of the CDR (a CSV header or "
         "`--columns` name, an extra column of the SQL cdr table, `userfield`...) or "
-        '`{ column = "userfield", pattern = "ext=(\\d+)" }`.',
+        "`{ column = \"userfield\", pattern = 'ext=(\\d+)' }`.",
     )
 
     @field_validator("timezone")
