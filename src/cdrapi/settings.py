@@ -217,6 +217,13 @@ class Settings(BaseSettings):
     web_signin_window: int = Field(
         300, ge=1, description="Seconds over which failed sign-ins are counted."
     )
+    service_level_seconds: int = Field(
+        20,
+        ge=0,
+        le=86400,
+        description="Seconds of queue wait within which an answered call meets the "
+        "dashboard's service level (per queue: answered within them, of the calls offered).",
+    )
     scoped_tokens: tuple[TokenScope, ...] = Field(
         (),
         description="API tokens that see only some calls (the config file's `[[tokens]]` "

@@ -185,7 +185,8 @@ def ingest_csv(
     times are UTC (cdr_csv ``usegmtime``) and are converted to the configured time zone.
     """
     options = options or IngestRun()
-    renames, layout = parse_columns_option(columns)
+    fields = options.fields()
+    renames, layout = parse_columns_option(columns, fields)
     store = options.prepare(engine)
     rejects = options.reject_file()
     with store.bulk_load() if not follow else nullcontext(False) as empty:
@@ -195,7 +196,9 @@ def ingest_csv(
             FileSource(
                 Path(path),
                 "csv",
-                CsvChunks(str(path), LineParser(renames, layout), options.deriver(gmt), recovery),
+                CsvChunks(
+                    str(path), LineParser(renames, layout, fields), options.deriver(gmt), recovery
+                ),
             )
             for path in paths
         ]
