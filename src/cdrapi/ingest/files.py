@@ -17,6 +17,7 @@ matters more.
 
 from __future__ import annotations
 
+import gc
 import marshal
 import threading
 import time
@@ -149,9 +150,17 @@ def run_files(
             batches: Iterator[Batch | None] = _produced(streams)
         else:
             batches = (batch for stream in streams for batch in stream)
-        for batch in batches:
-            if batch is not None:
-                store(batch)
+        # Storing makes no reference cycles worth collecting, and the collector's passes
+        # over each batch's rows cost 3k instructions a line: off until the files are read.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            for batch in batches:
+                if batch is not None:
+                    store(batch)
+        finally:
+            if collecting:
+                gc.enable()
         for source in sources:  # a last line still being written waits for the next run
             summary.left += unread_lines(load_position(writer, source.name), source.path)
         summary.seconds = time.perf_counter() - started
