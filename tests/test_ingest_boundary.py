@@ -36,7 +36,7 @@ _ON_A_TABLE = re.compile(
     + r")\b"
 )
 #: The sources: one module per kind of PBX record, each its own.
-SOURCES = ("csvfile", "sqltable", "queue_log", "queue_log_table")
+SOURCES = ("csvfile", "sqltable", "queue_log", "queue_log_table", "cel_file", "cel_table")
 
 
 def _docstrings(tree: ast.Module) -> set[int]:

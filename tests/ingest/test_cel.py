@@ -4,6 +4,7 @@ CEL and the CDR comes first; with the guarantees of the CDR files."""
 
 from __future__ import annotations
 
+import csv
 import os
 import signal
 import sqlite3
@@ -270,3 +271,69 @@ def _has_events(db: Path) -> bool:
         return bool(_events(db))
     except sqlite3.OperationalError:
         return False
+
+
+def _cel_fields(engine: Engine) -> dict[str, tuple[Any, ...]]:
+    """What cel_calls says of each call (linkedid -> its fields and its events, sorted)."""
+    with engine.connect() as conn:
+        found = conn.execute(select(cel_calls)).all()
+    return {row.linkedid: (*row[2:], sorted(row.events.split("\x1e"))) for row in found}
+
+
+def test_a_call_spread_over_a_big_import_is_summarized_from_all_its_events(
+    store: Engine, tmp_path: Path
+) -> None:
+    """A big import (parsed in a producer process, in chunks): each call's first events
+    near the start of the file, the rest near its end, so every call is stored by one
+    batch and completed by another; each call's fields are those of the calls read at once."""
+    rows = list(csv.reader(MASTER.read_text().splitlines()))
+    first, rest = [], []
+    for n in range(400):  # 400 copies of the six calls, each with its own ids
+        copy = [[*row[:14], f"{row[14]}-{n}", f"{row[15]}-{n}", *row[16:]] for row in rows]
+        first += copy[:50]
+        rest += copy[50:]
+    big = tmp_path / "Master.csv"
+    with open(big, "w", newline="") as out:
+        csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n").writerows(first + rest)
+    assert big.stat().st_size > 8 << 20  # more than two chunks: the producer parses it
+    summary = ingest_cel(store, [big], _run())
+    assert (summary.lines, summary.rejected, summary.duplicates) == (400 * 117, 0, 0)
+    alone = connect(f"sqlite:///{tmp_path / 'alone.db'}")
+    ingest_cel(alone, [MASTER], _run())
+    want = _cel_fields(alone)
+    got = _cel_fields(store)
+    assert len(got) == 400 * len(want)
+    for n in (0, 123, 399):
+        for linkedid, (ivr_uniqueid, *fields, events) in want.items():
+            mine = got[f"{linkedid}-{n}"]
+            assert mine[0] == (ivr_uniqueid and f"{ivr_uniqueid}-{n}")
+            assert list(mine[1:-1]) == fields
+            assert len(mine[-1]) == len(events)
+
+
+def test_an_event_without_a_linkedid_is_its_channels_call(store: Engine, tmp_path: Path) -> None:
+    """cel_custom writes an empty linkedid for a channel Asterisk gave none: the event is
+    the call of its uniqueid (not of another column's value)."""
+    path = tmp_path / "Master.csv"
+    lines = MASTER.read_text().splitlines()
+    cut = [line.replace('"1710403200.1","1710403200.1"', '"1710403200.1",""') for line in lines]
+    assert cut != lines
+    path.write_text("\n".join(cut) + "\n")
+    assert ingest_cel(store, [path], _run()).rejected == 0
+    ingest_csv(store, [CDRS], _run())
+    _check(store)
+
+
+def test_a_line_the_csv_module_refuses_is_rejected_not_a_traceback(
+    store: Engine, tmp_path: Path
+) -> None:
+    path = tmp_path / "Master.csv"
+    good = MASTER.read_text().splitlines()
+    path.write_text("\n".join([good[0], "CHAN_START,17\r10403200,x", *good[1:]]) + "\n")
+    seen: list[Reject] = []
+    summary = ingest_cel(store, [path], IngestRun(SETTINGS, DIRECTORY, rejects=None,
+                                                  report=seen.append))  # fmt: skip
+    assert [(r.line, r.reason.split(":")[0]) for r in seen] == [(2, "not a CSV line")]
+    assert summary.rejected == 1 and summary.lines == 118
+    ingest_csv(store, [CDRS], _run())
+    _check(store)

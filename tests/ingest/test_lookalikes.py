@@ -32,4 +32,6 @@ def test_a_queue_log_or_cel_file_says_which_command_reads_it(store: Engine, tmp_
     ingest_csv(store, [exported, cel], IngestRun(report=reported.append))
     assert [r.line for r in reported] == [1, 2, 1]
     assert all("queue-log" in r.reason for r in reported[:2])
-    assert "CEL" in reported[2].reason and "not read CEL yet" in reported[2].reason
+    assert reported[2].reason.endswith(
+        "looks like a CEL (cel_custom) line: use `cdrapi ingest cel`"
+    )

@@ -9,6 +9,11 @@ One module per source, the rest named by what they hold::
     queue_log_table.py  a queue_log table (FreePBX/PBXware queuelog, realtime)
     queue_events.py  the events of queued calls, as each queue_log source reads them
     queue_fields.py  queue events -> the queue fields of the calls, merged into the store
+    cel_file.py    cel_custom CSV files (Master.csv) of CEL events
+    cel_table.py   the CEL ``cel`` table (cel_odbc, cel_pgsql, cel_sqlite3; FreePBX)
+    cel_events.py  CEL events as every CEL source reads them
+    cel_calls.py   a batch's CEL events by call, stored and summarized once per call
+    cel_fields.py  a call's events -> IVR path, transfers, MixMonitor files, rings, end
     sqlsource.py   a SQL table polled into the store
     watermark.py   where a table source stopped, in the column's own terms
     directory.py   projects, users, trunks, inbound routes, queues (TOML)
@@ -35,6 +40,8 @@ it plain values; no module here builds SQL on the store's tables
 (tests/test_ingest_boundary.py), and no source imports another.
 """
 
+from cdrapi.ingest.cel_file import ingest_cel
+from cdrapi.ingest.cel_table import ingest_cel_table
 from cdrapi.ingest.csvfile import ingest_csv
 from cdrapi.ingest.directory import Directory, load_directory
 from cdrapi.ingest.errors import DirectoryError, IngestError, LayoutError, Reject, SourceError
@@ -52,6 +59,8 @@ __all__ = [
     "LayoutError",
     "Reject",
     "SourceError",
+    "ingest_cel",
+    "ingest_cel_table",
     "ingest_csv",
     "ingest_db",
     "ingest_queue_log",

@@ -13,9 +13,9 @@ The SQL backends (cel_odbc, cel_pgsql) may store ``eventtype`` as the number of
 :data:`EVENT_NAMES` maps it back. A number it does not know is kept as ``EVENT_<n>``.
 
 An event is kept as a short tuple (:data:`Event`; the indexes ``T``, ``TYPE``...) under
-its call's linkedid, and travels and is stored as its fields joined by ``\x1f``
-(:func:`event_text`, :func:`event_of`); the same event read twice is the same text, so it
-is stored once.
+its call's linkedid, and is stored as its fields joined by ``\x1f`` (:func:`event_text`,
+:func:`event_of`), a call's events joined by ``\x1e`` (:data:`BETWEEN`); the same event
+read twice is the same text, so it is stored once.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any
 
 __all__ = [
     "APP",
+    "BETWEEN",
     "CEL_FIELDS",
     "CHANNEL",
     "CONTEXT",
@@ -35,6 +36,7 @@ __all__ = [
     "EVENT_NAMES",
     "EXTEN",
     "EXTRA",
+    "FIELD",
     "NUMBER",
     "PEER",
     "REQUIRED",
@@ -43,6 +45,7 @@ __all__ = [
     "Event",
     "T",
     "cel_columns",
+    "event_and_text",
     "event_name",
     "event_of",
     "event_text",
@@ -103,7 +106,8 @@ def event_name(value: str, userdeftype: str = "") -> str:
     """The event type's name: a number of the enum mapped (:data:`EVENT_NAMES`), a
     user-defined event by its own name."""
     text = value.strip()
-    name = EVENT_NAMES.get(int(text), f"EVENT_{text}") if text.isdigit() else text.upper()
+    number = text.isascii() and text.isdigit()
+    name = EVENT_NAMES.get(int(text), f"EVENT_{text}") if number else text.upper()
     if name == "USER_DEFINED" and userdeftype.strip():
         return userdeftype.strip()
     return name
@@ -122,26 +126,38 @@ def seconds_of(value: str, zone: dt.tzinfo) -> float:
     return when.timestamp()
 
 
-_FIELD = "\x1f"
+#: Between an event's fields in its text.
+FIELD = "\x1f"
 _SEPARATORS = str.maketrans({"\x1e": " ", "\x1f": " "})
+#: Between a call's events in ``cel_calls.events`` (as :mod:`cdrapi.store.cel` splits them).
+BETWEEN = "\x1e"
 
 
 def event_text(event: Sequence[str]) -> str:
     """An event as it travels and is stored: its fields joined by ``\x1f`` (the
     separators replaced by spaces in the rare field that has one)."""
-    text = _FIELD.join(event)
-    if text.count(_FIELD) != len(event) - 1 or "\x1e" in text:
-        text = _FIELD.join(field.translate(_SEPARATORS) for field in event)
+    text = FIELD.join(event)
+    if text.count(FIELD) != len(event) - 1 or "\x1e" in text:
+        text = FIELD.join(field.translate(_SEPARATORS) for field in event)
     return text
+
+
+def event_and_text(event: Event) -> tuple[Event, str]:
+    """The event as :func:`event_of` reads its :func:`event_text` back, and that text."""
+    text = FIELD.join(event)
+    if text.count(FIELD) != len(event) - 1 or BETWEEN in text:
+        text = FIELD.join(field.translate(_SEPARATORS) for field in event)
+        return event_of(text), text
+    return event, text
 
 
 def event_of(text: str) -> Event:
     """The event of an :func:`event_text`."""
-    return tuple(text.split(_FIELD))  # type: ignore[return-value]
+    return tuple(text.split(FIELD))  # type: ignore[return-value]
 
 
-def make_event(seconds: float, values: Mapping[str, str]) -> tuple[str, str] | str:
-    """``(linkedid, event text)`` of a row's values by field, or why it cannot be used."""
+def make_event(seconds: float, values: Mapping[str, str]) -> tuple[str, Event] | str:
+    """``(linkedid, event)`` of a row's values by field, or why it cannot be used."""
     linkedid = values.get("linkedid", "") or values.get("uniqueid", "")
     if not linkedid:
         return "no linkedid or uniqueid"
@@ -154,7 +170,7 @@ def make_event(seconds: float, values: Mapping[str, str]) -> tuple[str, str] | s
         get("uniqueid", ""), get("appname", ""), get("appdata", ""), get("exten", ""),
         get("context", ""), get("cid_num", ""), get("peer", ""), get("extra", ""),
     )  # fmt: skip
-    return linkedid, event_text(event)
+    return linkedid, event
 
 
 def extra_of(event: Sequence[Any]) -> dict[str, Any]:

@@ -24,21 +24,19 @@ would:
   (or, unanswered, its HANGUP); a leg's ``ring_time`` is its ``dstchannel``'s.
 - ``ended``: the LINKEDID_END, when the last channel of the call was gone.
 
-:class:`CelFields` is the hook of CEL sources; the CDR sources' hook
-(:func:`cdrapi.ingest.queue_fields.queue_fields_for_new_calls`) gives new CDRs what CEL
-said before them, through the same Writer.
+Each call of a batch is summarized once (:mod:`cdrapi.ingest.cel_calls`); the CDR
+sources' hook (:func:`cdrapi.ingest.queue_fields.queue_fields_for_new_calls`) gives new
+CDRs what CEL said before them, through the same Writer.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection
-
-from cdrapi.ingest.batch import Batch
 from cdrapi.ingest.cel_events import (
     APP,
     CHANNEL,
@@ -48,16 +46,13 @@ from cdrapi.ingest.cel_events import (
     TYPE,
     UNIQUEID,
     T,
-    event_of,
     extra_of,
 )
 from cdrapi.ingest.channels import format_channel
 from cdrapi.ingest.directory import Directory
 from cdrapi.ingest.recordings import recording_url
-from cdrapi.ingest.summary import Summary
-from cdrapi.store.writer import Writer
 
-__all__ = ["CelFields", "People", "Recordings", "summarize"]
+__all__ = ["People", "Recordings", "summarize"]
 
 _MENU_APPS = frozenset(("background", "waitexten", "read", "ivr"))
 _KEYS = {"t": "timeout", "i": "invalid"}
@@ -70,6 +65,12 @@ class Recordings:
     def __init__(self, root: str | None, public_url: str) -> None:
         self.root = str(Path(root)) + "/" if root else None
         self.public_url = public_url
+        # a path of URL-safe characters is its own quoted form: its URL is the prefix
+        # and the path (checked against recording_url, which stays the one definition)
+        prefix = recording_url(public_url, "")
+        self._prefix = (
+            prefix if recording_url(public_url, "a/b-c_d.wav") == (prefix + "a/b-c_d.wav") else None
+        )
 
     def file_and_url(self, path: str) -> tuple[str, str | None]:
         """The file as shown (relative to the root when under it) and its URL, if the
@@ -80,11 +81,18 @@ class Recordings:
             path = path[len(self.root) :]
         if ".." in path.split("/"):
             return path, None
+        if self._prefix is not None and _URL_SAFE(path):
+            return path, self._prefix + path
         return path, recording_url(self.public_url, path)
 
 
+#: A path ``urllib.parse.quote`` leaves as it is (its always-safe characters and ``/``).
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.~/-]*").fullmatch
+
+
 class People:
-    """Who channels and extensions are, as the directory names them (remembered)."""
+    """Who channels and extensions are, as the directory names them (remembered by the
+    channel without its suffix, and by number: as many as the PBX has devices)."""
 
     def __init__(self, directory: Directory) -> None:
         self.directory = directory
@@ -93,9 +101,10 @@ class People:
 
     def of_channel(self, channel: str) -> str:
         """Who a channel (or dial string) is: the directory's user, else its extension."""
-        found = self._channels.get(channel)
+        bare = format_channel(channel.strip())
+        found = self._channels.get(bare)
         if found is None:
-            found = self._channels[channel] = _person(channel, self.directory)
+            found = self._channels[bare] = _person(bare, self.directory)
         return found
 
     def of_number(self, number: str) -> str:
@@ -108,8 +117,8 @@ class People:
         return found
 
 
-def _person(channel: str, directory: Directory) -> str:
-    bare = format_channel(channel.strip())
+def _person(bare: str, directory: Directory) -> str:
+    """Who the channel ``bare`` (without its suffix) is."""
     user = directory.user_of_channel(bare)
     if user is not None:
         return f"{user.fullname} ({user.extension})" if user.extension else user.fullname
@@ -190,12 +199,14 @@ def _ivr(events: Sequence[Any], caller: str) -> tuple[str | None, int]:
 _TRANSFERS = frozenset(("BLINDTRANSFER", "ATTENDEDTRANSFER", "FORWARD", "PICKUP"))
 
 
-def _transfers(events: Sequence[Any], people: People, zone: dt.tzinfo) -> str | None:
+def _transfers(
+    events: Sequence[Any], found_at: Sequence[int], people: People, zone: dt.tzinfo
+) -> str | None:
+    """The transfers of the events at ``found_at`` (the indexes of :data:`_TRANSFERS`)."""
     found = []
-    for index, event in enumerate(events):
+    for index in found_at:
+        event = events[index]
         kind = event[TYPE]
-        if kind not in _TRANSFERS:
-            continue
         extra = extra_of(event)
         who = people.of_channel(event[CHANNEL])
         whom = ""
@@ -220,35 +231,29 @@ def _transfers(events: Sequence[Any], people: People, zone: dt.tzinfo) -> str | 
             later = (e for e in events[index + 1 :] if e[TYPE] == "CHAN_START")
             nxt = next(later, None)
             whom = people.of_channel(nxt[CHANNEL]) if nxt is not None else "?"
-        at = dt.datetime.fromtimestamp(float(event[T]), zone).strftime("%H:%M:%S")
+        at = dt.datetime.fromtimestamp(float(event[T]), zone).isoformat()[11:19]
         found.append(f"{name} {who} -> {whom} at {at}")
     return "; ".join(found) or None
 
 
-def _monitors(events: Sequence[Any], where: Recordings) -> tuple[str | None, str | None]:
+def _monitors(monitors: Sequence[Any], where: Recordings) -> tuple[str | None, str | None]:
+    """Each MixMonitor file of the ``APP_START`` events of MixMonitor ``monitors``."""
     files: dict[str, str | None] = {}
-    for event in events:
-        if event[TYPE] == "APP_START" and event[APP].lower() == "mixmonitor":
-            path = event[DATA].split(",", 1)[0].strip()
-            if path:
-                file, url = where.file_and_url(path)
-                files.setdefault(file, url)
+    for event in monitors:
+        path = event[DATA].split(",", 1)[0].strip()
+        if path:
+            file, url = where.file_and_url(path)
+            files.setdefault(file, url)
     if not files:
         return None, None
     urls = [url for url in files.values() if url]
     return "; ".join(files), "; ".join(urls) or None
 
 
-def _rings(events: Sequence[Any], linkedid: str) -> dict[str, int]:
-    started: dict[str, float] = {}
-    rang: dict[str, int] = {}
-    for event in events:
-        kind, channel = event[TYPE], event[CHANNEL]
-        if kind == "CHAN_START" and event[UNIQUEID] != linkedid:
-            started.setdefault(channel, float(event[T]))
-        elif kind in ("ANSWER", "HANGUP") and channel in started and channel not in rang:
-            rang[channel] = max(0, round(float(event[T]) - started[channel]))
-    return rang
+def _local(seconds: float, zone: dt.tzinfo) -> str:
+    """``YYYY-MM-DD HH:MM:SS`` in ``zone`` (``isoformat``: faster than ``strftime``)."""
+    when = dt.datetime.fromtimestamp(seconds, zone)
+    return when.isoformat(" ")[:19] if when.year >= 1000 else when.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def summarize(
@@ -258,75 +263,51 @@ def summarize(
     recordings: Recordings,
     zone: dt.tzinfo,
 ) -> dict[str, Any]:
-    """The ``cel_calls`` fields of the call ``linkedid`` from its events (in time order)."""
-    channels = {e[UNIQUEID] for e in events}
-    caller = linkedid if linkedid in channels else (events[0][UNIQUEID] if events else "")
-    ivr_log, ivr_duration = _ivr(events, caller)
-    files, urls = _monitors(events, recordings)
-    end = next((e[T] for e in reversed(events) if e[TYPE] == "LINKEDID_END"), None)
-    ended = None
-    if end is not None:
-        ended = dt.datetime.fromtimestamp(float(end), zone).strftime("%Y-%m-%d %H:%M:%S")
+    """The ``cel_calls`` fields of the call ``linkedid`` from its events (in time order).
+
+    One pass sorts the events out (the work of each field is done only for a call
+    with events of its kind): the caller's channel, which channels ran an IVR menu, the
+    transfers, the MixMonitor starts, each called channel's ring (from its CHAN_START
+    to its ANSWER or, unanswered, its HANGUP), the last LINKEDID_END.
+    """
+    caller_seen = False
+    menus: set[str] = set()  # uniqueids whose channel ran a menu application
+    moved: list[int] = []  # indexes of the transfers
+    monitors = []
+    started: dict[str, str] = {}  # channel -> the time of its CHAN_START
+    rings: dict[str, int] = {}
+    end = None
+    for index, event in enumerate(events):
+        kind, uniqueid = event[TYPE], event[UNIQUEID]
+        if uniqueid == linkedid:
+            caller_seen = True
+        if kind == "APP_START":
+            app = event[APP].lower()
+            if app in _MENU_APPS:
+                menus.add(uniqueid)
+            elif app == "mixmonitor":
+                monitors.append(event)
+        elif kind == "CHAN_START":
+            if uniqueid != linkedid and event[CHANNEL] not in started:
+                started[event[CHANNEL]] = event[T]
+        elif kind == "ANSWER" or kind == "HANGUP":
+            channel = event[CHANNEL]
+            if channel in started and channel not in rings:
+                rings[channel] = max(0, round(float(event[T]) - float(started[channel])))
+        elif kind in _TRANSFERS:
+            moved.append(index)
+        elif kind == "LINKEDID_END":
+            end = event[T]
+    caller = linkedid if caller_seen else (events[0][UNIQUEID] if events else "")
+    ivr_log, ivr_duration = _ivr(events, caller) if caller in menus else (None, 0)
+    files, urls = _monitors(monitors, recordings) if monitors else (None, None)
     return {
         "ivr_uniqueid": caller if ivr_log else None,
         "ivr_log": ivr_log,
         "ivr_duration": ivr_duration,
-        "transfers": _transfers(events, people, zone),
+        "transfers": _transfers(events, moved, people, zone) if moved else None,
         "monitor_files": files,
         "monitor_urls": urls,
-        "rings": _rings(events, linkedid),
-        "ended": ended,
+        "rings": rings,
+        "ended": None if end is None else _local(float(end), zone),
     }
-
-
-class CelFields:
-    """The hook of CEL sources: merges a batch's events into the stored calls' CEL,
-    derives their fields and copies them onto the calls (counted as updated); an event
-    already stored counts as already there."""
-
-    def __init__(
-        self,
-        store: Writer,
-        directory: Directory,
-        summary: Summary,
-        recordings: Recordings,
-        zone: dt.tzinfo,
-    ) -> None:
-        self.store, self.people, self.summary = store, People(directory), summary
-        self.recordings, self.zone = recordings, zone
-
-    def __call__(self, conn: Connection, first_id: int, batch: Batch) -> None:
-        if not batch.events:
-            return
-        by_call: dict[str, dict[str, None]] = {}
-        for linkedid, event in batch.events:
-            new = by_call.get(linkedid)
-            if new is None:
-                new = by_call[linkedid] = {}
-            new[event] = None
-        again = len(batch.events) - sum(map(len, by_call.values()))
-        stored = self.store.read_cel_events(conn, by_call)
-        values = []
-        for linkedid, new in by_call.items():
-            before = stored.get(linkedid)
-            if before:
-                known = dict.fromkeys(before)
-                known.update(new)
-                again += len(before) + len(new) - len(known)
-                if len(known) == len(before):
-                    continue  # nothing new of this call
-                texts = list(known)
-            else:
-                texts = list(new)
-            events = sorted(map(event_of, texts), key=_time)
-            fields = summarize(linkedid, events, self.people, self.recordings, self.zone)
-            values.append({"linkedid": linkedid, "events": texts, **fields})
-        self.summary.duplicates += again
-        self.store.save_cel_calls(conn, values)
-        if values:
-            linkedids = [value["linkedid"] for value in values]
-            self.summary.updated += self.store.copy_cel_fields(conn, linkedids)
-
-
-def _time(event: tuple[Any, ...]) -> float:
-    return float(event[T])

@@ -12,8 +12,8 @@ Asterisk's enum (cel_odbc/cel_pgsql into an integer column), ``eventtime`` a
 The table is read as the ``cdr`` table is (:mod:`cdrapi.ingest.sqlsource`): by time
 (then ``id``), from the last position minus ``lookback``, each batch committed with its
 position; the keys of the rows read in the lookback are kept in the checkpoint, so a
-row read again is not a new line. Its events go to
-:class:`~cdrapi.ingest.cel_fields.CelFields`.
+row read again is not a new line. A batch's events are grouped by call and each call
+summarized once (:mod:`cdrapi.ingest.cel_calls`) before the batch is committed.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from sqlalchemy import Connection, Engine, column, inspect, select, table
 from sqlalchemy.exc import SQLAlchemyError
 
 from cdrapi.ingest.batch import Batch
+from cdrapi.ingest.cel_calls import CallEvents, CelCalls, CelFields
 from cdrapi.ingest.cel_events import CEL_FIELDS, cel_columns, make_event
-from cdrapi.ingest.cel_fields import CelFields, Recordings
+from cdrapi.ingest.cel_fields import Recordings
 from cdrapi.ingest.directory import Directory
 from cdrapi.ingest.errors import Reject, SourceError
 from cdrapi.ingest.run import IngestRun
@@ -138,7 +139,11 @@ class _CelTable:
         return ()
 
     def finish(self, batch: Batch) -> None:
-        pass
+        """The batch's events (``(linkedid, event)``) as its calls' rows."""
+        calls = CallEvents()
+        for linkedid, event in batch.events:
+            calls.add(linkedid, event)
+        batch.events = calls.rows()
 
 
 def ingest_cel_table(
@@ -161,12 +166,13 @@ def ingest_cel_table(
     summary = Summary()
     try:
         zone = _UTC if gmt else options.zone()
-        cel = _CelTable(source, table_name, url, zone)  # before the store is touched
-        store = options.prepare(engine)
         settings = options.settings
-        hook = CelFields(store, options.directory or Directory(), summary,
+        calls = CelCalls(options.directory or Directory(),
                          Recordings(settings.recordings_dir, settings.public_url),
                          options.zone())  # fmt: skip
+        cel = _CelTable(source, table_name, url, zone)  # before the store is touched
+        store = options.prepare(engine)
+        hook = CelFields(store, calls, summary)
         return poll_table(
             store, source, cel, rejects=rejects, summary=summary, after_rows=hook,
             from_start=options.from_start, follow=follow, lookback=lookback,

@@ -2,7 +2,7 @@
 
 Asked only for rejected lines (no cost on the lines stored): a queue_log file given to
 ``ingest csv`` then says "use `cdrapi ingest queue-log`" on each rejected line instead
-of a thousand bare "1 columns", and a CEL file says that CEL is not read yet.
+of a thousand bare "1 columns", and a CEL file "use `cdrapi ingest cel`".
 
 - queue_log: ``epoch|callid|queue|agent|EVENT|data...`` (the pipe file), or a CSV export
   of the ``queue_log`` table (``time, callid, queuename, agent, event, data1...``);
@@ -42,8 +42,5 @@ def other_source(line: str, fields: Sequence[str]) -> str | None:
     ):  # fmt: skip
         return "looks like a queue_log line: use `cdrapi ingest queue-log`"
     if fields and (fields[0] in _CEL_EVENTS or fields[0].lower() == "eventtype"):
-        return (
-            "looks like a CEL (cel_custom) line: cdrapi does not read CEL yet; give it "
-            "the CDR file (cdr-csv/Master.csv or cdr-custom/Master.csv)"
-        )
+        return "looks like a CEL (cel_custom) line: use `cdrapi ingest cel`"
     return None

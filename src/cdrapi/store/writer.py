@@ -171,6 +171,12 @@ class Writer:
         and their fields."""
         cel.save_cel_calls(conn, rows)
 
+    def write_cel_calls(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
+        """Insert or replace calls' CEL given as tuples of
+        :data:`cdrapi.store.cel.CEL_COLUMNS` (``linkedid``, ``events`` joined by
+        ``\x1e``, ..., ``rings`` as JSON text, ``ended``): the fast way of a big import."""
+        cel.write_cel_calls(conn, rows)
+
     def copy_cel_fields(self, conn: Connection, linkedids: Collection[str]) -> int:
         """Copy the CEL fields of ``linkedids`` onto their calls; return the rows changed."""
         return cel.copy_cel_fields(conn, linkedids=linkedids)
