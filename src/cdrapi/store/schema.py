@@ -199,9 +199,10 @@ queue_calls = Table(
     Column("call_codes", String(255)),
 )
 
-# What CEL (Channel Event Logging) says of each call (``linkedid``): its events as JSON
-# and the fields they give the call's records (:mod:`cdrapi.store.cel`). Kept apart, as
-# ``queue_calls``, so the fields reach the records whether the CDR or the CEL comes first.
+# What CEL (Channel Event Logging) says of each call (``linkedid``): its events (texts
+# joined by \x1e) and the fields they give the call's records (:mod:`cdrapi.store.cel`).
+# Kept apart, as ``queue_calls``, so the fields reach the records whether the CDR or the
+# CEL comes first.
 # ``ivr_uniqueid``: the channel that went through the IVR (its legs get ``ivr_log``);
 # ``rings``: JSON, channel name -> seconds it rang (a leg's ``ring_time`` by its
 # ``dstchannel``); ``ended``: LINKEDID_END, the moment the call really ended (local time).
