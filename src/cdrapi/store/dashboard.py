@@ -25,44 +25,60 @@ calls whose chosen legs carry ``is_recovered`` and none of them 1 (issue 8 item 
 the legs of a call no leg answered carry it), each once, with how long it has waited:
 ``now`` (the PBX's local time) minus its time.
 
-Two statements, in one read transaction: the calls' summary (one ``GROUP BY`` of the
-chosen legs, streamed from the driver and counted here by hour, by queue and wait, by
-talk: SQLite sorts the rows of every ``GROUP BY``, and three more over the summary cost
-more than counting its rows), and one of the answered legs per user and the missed calls
-not called back (a ``MATERIALIZED`` common table expression: their count and the
-:data:`MISSED_SHOWN` most recent). The cost is that of the ``GROUP BY`` of the period's
-legs: about 7 us a leg on SQLite (bench/web_speed.py).
+Where the time goes: grouping legs into calls costs SQLite some microseconds a leg (a
+year of a busy PBX is seconds). So a period of whole days is read day by day
+(:mod:`cdrapi.store.dashboard_parts`): each day's figures of a search are kept in
+memory, and read again only when the day's calls changed (:mod:`cdrapi.store.dashboard_marks`:
+the database marks the days it writes, whatever writes), so that while calls arrive
+only today is read again; a call that crossed midnight is counted for each search from
+its legs. A period with a time of day in its ends is read whole. The finished figures
+are also kept per search and store version: a page seen again costs nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
-import math
-from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+import heapq
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    Engine,
-    Integer,
-    String,
-    case,
-    cast,
-    func,
-    literal,
-    null,
-    select,
-    union_all,
-)
+from sqlalchemy import Connection, Engine, func, select
 
 from cdrapi.protocol.filters import CallFilters
 from cdrapi.protocol.values import CALL_STATUSES, DIRECTIONS
+from cdrapi.store.dashboard_figures import (
+    HOURLY_DAYS,
+    SERVICE_LEVEL_SECONDS,
+    Dashboard,
+    MissedCall,
+    QueueFigures,
+    UserFigures,
+    average,
+    buckets,
+    percentile,
+)
+from cdrapi.store.dashboard_figures import (
+    unit as unit_of,
+)
+from cdrapi.store.dashboard_marks import RESET, ensure_marks, inserted_days, read_marks
+from cdrapi.store.dashboard_parts import (
+    MISSED_SHOWN,
+    DayPart,
+    Missed,
+    add_counts,
+    add_pairs,
+    read_parts,
+)
+from cdrapi.store.engine import read_version, store_generation
 from cdrapi.store.queries import where_clauses
 from cdrapi.store.schema import calls
+
+_FORMAT = "%Y-%m-%d %H:%M:%S"
+_DAY_START, _DAY_END = " 00:00:00", " 23:59:59"
 
 __all__ = [
     "HOURLY_DAYS",
@@ -76,137 +92,62 @@ __all__ = [
     "percentile",
 ]
 
-#: Seconds of waiting within which an answered call meets the service level (until the
-#: setting ``service_level_seconds`` exists).
-SERVICE_LEVEL_SECONDS = 20
-#: Periods of at most this many days are charted per hour; longer ones per day.
-HOURLY_DAYS = 3
-#: Missed calls not called back listed (the most recent); all of them are counted.
-MISSED_SHOWN = 100
-_FORMAT = "%Y-%m-%d %H:%M:%S"
-_PREFIX = 19 + 19  # the first-leg key: time, then the id zero-padded to 19 digits
+
+def _whole_days(filters: CallFilters) -> bool:
+    """Whether the period's ends (if any) are whole days."""
+    start, end = filters.date_between or (None, None)
+    return (start is None or start.endswith(_DAY_START)) and (end is None or end.endswith(_DAY_END))
 
 
-@dataclass(frozen=True, slots=True)
-class QueueFigures:
-    name: str
-    offered: int
-    answered: int
-    within: int  # answered within the service level's seconds
-
-    @property
-    def abandoned(self) -> int:
-        return self.offered - self.answered
-
-    @property
-    def service_level(self) -> float | None:
-        return self.within / self.offered if self.offered else None
+def _days(first: str, last: str) -> list[str]:
+    at, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
+    return [(at + dt.timedelta(days=n)).isoformat() for n in range((end - at).days + 1)]
 
 
-@dataclass(frozen=True, slots=True)
-class UserFigures:
-    user_id: int | None
-    name: str
-    answered: int  # answered legs
-    talk: int  # their billed seconds
+def _runs(days: Sequence[str]) -> Iterator[tuple[str, str]]:
+    """The runs of consecutive days in ``days`` (sorted): (first, last) of each."""
+    start = previous = None
+    for day in days:
+        if previous is not None and dt.date.fromisoformat(day) - dt.date.fromisoformat(
+            previous
+        ) != dt.timedelta(days=1):
+            yield start or previous, previous
+            start = None
+        start, previous = start or day, day
+    if previous is not None:
+        yield start or previous, previous
 
 
-@dataclass(frozen=True, slots=True)
-class MissedCall:
-    key: str  # the call: its linkedid, or the leg's uniqueid without one
-    time: str
-    source: str
-    queue: str
-    legs: int
-    waited: int  # seconds from the call to ``now``
-
-
-@dataclass(slots=True)
-class Dashboard:
-    """The figures of one search. Series are aligned with :attr:`buckets`."""
-
-    unit: str  # "hour" or "day"
-    buckets: list[str] = field(default_factory=list)  # "YYYY-MM-DD HH" or "YYYY-MM-DD"
-    by_direction: dict[str, list[int]] = field(default_factory=dict)
-    by_status: dict[str, list[int]] = field(default_factory=dict)
-    calls: int = 0
-    answered: int = 0
-    queued: int = 0  # calls with a queue (their wait is measured)
-    wait_average: float | None = None
-    wait_p90: int | None = None
-    talk_average: float | None = None  # over answered calls
-    talk_p90: int | None = None
-    heat: list[list[int]] = field(
-        default_factory=lambda: [[0] * 24 for _ in range(7)]
-    )  # Monday first
-    queues: list[QueueFigures] = field(default_factory=list)
-    users: list[UserFigures] = field(default_factory=list)
-    service_level_seconds: int = SERVICE_LEVEL_SECONDS
-    missed: int = 0  # missed calls not called back
-    missed_calls: list[MissedCall] = field(default_factory=list)  # the most recent
-
-    @property
-    def answer_rate(self) -> float | None:
-        return self.answered / self.calls if self.calls else None
-
-
-def percentile(histogram: Mapping[int, int], share: float) -> int | None:
-    """The nearest-rank percentile of the values counted in ``histogram`` (value -> count):
-    the smallest value that at least ``share`` of them do not exceed."""
-    total = sum(histogram.values())
-    if not total:
-        return None
-    rank, seen = max(1, math.ceil(share * total - 1e-9)), 0
-    for value in sorted(histogram):
-        seen += histogram[value]
-        if seen >= rank:
-            return value
-    raise AssertionError("unreachable")
-
-
-def _average(histogram: Mapping[int, int]) -> float | None:
-    total = sum(histogram.values())
-    return sum(value * n for value, n in histogram.items()) / total if total else None
-
-
-def _unit(filters: CallFilters) -> str:
-    ends = filters.date_between
-    if ends and ends[0] and ends[1]:
-        days = (dt.date.fromisoformat(ends[1][:10]) - dt.date.fromisoformat(ends[0][:10])).days
-        if days < HOURLY_DAYS:
-            return "hour"
-    return "day"
-
-
-def _buckets(unit: str, filters: CallFilters, found: Sequence[str]) -> list[str]:
-    """Every bucket from the period's start to its end (open ends: the calls' first and
-    last), so that a quiet hour or day shows as zero."""
-    ends = filters.date_between or (None, None)
-    first = ends[0] or (min(found) if found else None)
-    last = ends[1] or (max(found) if found else None)
-    if first is None or last is None:
-        return []
-    size = 13 if unit == "hour" else 10
-    step = dt.timedelta(hours=1) if unit == "hour" else dt.timedelta(days=1)
-    pattern = "%Y-%m-%d %H" if unit == "hour" else "%Y-%m-%d"
-    at, end = (
-        dt.datetime.strptime(first[:size], pattern),
-        dt.datetime.strptime(last[:size], pattern),
-    )
-    buckets = []
-    while at <= end:
-        buckets.append(at.strftime(pattern))
-        at += step
-    return sorted(set(buckets) | set(found))
+def _on(filters: CallFilters, first: str, last: str) -> CallFilters:
+    return dataclasses.replace(filters, date_between=(first + _DAY_START, last + _DAY_END))
 
 
 class DashboardReader:
-    """Reads the dashboard's figures from one engine (thread-safe: no state)."""
+    """Reads the dashboard's figures from one engine (thread-safe). Days' figures are
+    kept per search (at most ``cache_days`` of them), finished figures per search and
+    store version (at most ``cache_boards``)."""
 
-    def __init__(self, engine: Engine, *, service_level: int = SERVICE_LEVEL_SECONDS) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        service_level: int = SERVICE_LEVEL_SECONDS,
+        cache_days: int = 4000,
+        cache_boards: int = 64,
+    ) -> None:
         self.engine = engine
         self.service_level = service_level
         self._dialect = engine.dialect.name
+        self._lock = threading.Lock()
+        self._cache_days, self._cache_boards = cache_days, cache_boards
+        self._parts: OrderedDict[tuple[CallFilters, str], DayPart] = OrderedDict()
+        self._boards: OrderedDict[tuple[CallFilters, int, int], Dashboard] = OrderedDict()
+        self._generation: int | None = None
+        self._reset = 0
+        # SQLite: the highest id whose leg's day is known, and per day its highest id
+        self._seen: int | None = None
+        self._floor = 0  # parts read before the first id seen are not kept
+        self._inserted: dict[str, int] = {}
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -217,47 +158,178 @@ class DashboardReader:
         with connection as conn, conn.begin():
             yield conn
 
+    def _forget(self) -> None:
+        self._parts.clear()
+        self._boards.clear()
+        self._seen, self._inserted = None, {}
+
     def figures(self, filters: CallFilters, now: dt.datetime) -> Dashboard:
         """The dashboard of the calls ``filters`` choose; ``now`` is the PBX's local time
         (naive, or aware in the PBX's zone), from which missed calls have waited."""
         now = now.replace(tzinfo=None)
-        unit = _unit(filters)
-        where = where_clauses(filters, self._dialect)
-        board = Dashboard(unit=unit, service_level_seconds=self.service_level)
+        generation = store_generation(self.engine)
+        if generation != self._generation:
+            ensure_marks(self.engine)
+            with self._lock:
+                self._forget()
+                self._generation = generation
         with self._read() as conn:
-            rows = _counted(_driver_rows(conn, self._per_call(where)))
-            rows.extend(conn.execute(self._statement(where)).all())
+            version = read_version(conn)
+            with self._lock:
+                board = self._boards.get((filters, version, generation))
+            if board is None:
+                board = self._figures(conn, filters)
+                with self._lock:
+                    self._boards[filters, version, generation] = board
+                    while len(self._boards) > self._cache_boards:
+                        self._boards.popitem(last=False)
+        missed = [
+            dataclasses.replace(call, waited=_waited(now, call.time)) for call in board.missed_calls
+        ]
+        return dataclasses.replace(board, missed_calls=missed)
+
+    def _figures(self, conn: Connection, filters: CallFilters) -> Dashboard:
+        start, end = filters.date_between or (None, None)
+        where = where_clauses(filters, self._dialect)
+        if not _whole_days(filters):
+            return self._board(list(read_parts(conn, where)[0].items()), filters)
+        start = start or _end(conn, where, func.min)
+        end = end or _end(conn, where, func.max)
+        parts = self._merged(conn, filters, start[:10], end[:10]) if start and end else []
+        return self._board(parts, filters)
+
+    def _observe(self, conn: Connection) -> int | None:
+        """SQLite: the snapshot's highest id, the days of the legs added since last seen
+        noted (ids are given in commit order there; PostgreSQL marks inserts)."""
+        if self._dialect != "sqlite":
+            return None
+        top = int(conn.execute(select(func.coalesce(func.max(calls.c.id), 0))).scalar_one())
+        with self._lock:
+            if self._seen is None or top < self._seen:  # (ids back: legs deleted)
+                self._parts.clear()
+                self._seen = self._floor = top
+                self._inserted = {}
+                return top
+            seen = self._seen
+        if top > seen:
+            added = inserted_days(conn, seen)
+            with self._lock:
+                for day, highest in added.items():
+                    self._inserted[day] = max(self._inserted.get(day, 0), highest)
+                self._seen = max(self._seen or 0, top)
+        return top
+
+    def _valid(self, part: DayPart | None, day: str, marks: dict[str, int]) -> bool:
+        if part is None:
+            return False
+        changes, top = part.stamp
+        return bool(
+            changes == marks.get(day, 0) and (top is None or self._inserted.get(day, 0) <= top)
+        )
+
+    def _merged(
+        self, conn: Connection, filters: CallFilters, first: str, last: str
+    ) -> list[tuple[str, DayPart]]:
+        """The figures of the whole days ``first`` to ``last``: the days' parts (read
+        again where the day changed) and the calls that span days, read whole."""
+        key = dataclasses.replace(filters, date_between=None)
+        top = self._observe(conn)
+        marks = read_marks(conn, first, last)
+        bounds = (_end(conn, [], func.min), _end(conn, [], func.max))
+        days = _days(first, last)
+        with self._lock:
+            if marks.get(RESET, 0) != self._reset:
+                self._parts.clear()
+                self._reset = marks.get(RESET, 0)
+        parts: dict[str, DayPart] = {}
+        for _ in range(4):  # a call found to span days makes its other days be read again
+            with self._lock:
+                for day in days:
+                    part = self._parts.get((key, day))
+                    if self._valid(part, day, marks) and part is not None:
+                        parts[day] = part
+                        self._parts.move_to_end((key, day))
+            missing = [day for day in days if day not in parts]
+            if not missing:
+                break
+            for run_first, run_last in _runs(missing):
+                run = (run_first + _DAY_START, run_last + _DAY_END)
+                where = where_clauses(_on(filters, run_first, run_last), self._dialect)
+                found, spans = read_parts(conn, where, run=run, bounds=bounds)
+                for day in _days(run_first, run_last):
+                    part = found.get(day) or DayPart()
+                    part.stamp = (marks.get(day, 0), top)
+                    parts[day] = part
+                    self._keep(key, day, part, top)
+                for linkedid, (span_first, span_last) in spans.items():
+                    for day in _days(span_first, span_last):
+                        if run_first <= day <= run_last:
+                            continue
+                        known = parts.get(day)
+                        if known is not None and linkedid not in known.spanning:
+                            del parts[day]
+                        with self._lock:
+                            kept = self._parts.get((key, day))
+                            if kept is not None and linkedid not in kept.spanning:
+                                del self._parts[key, day]
+        merged: list[tuple[str, DayPart]] = []
+        spanning: set[str] = set()
+        for day in days:
+            part = parts.get(day)
+            if part is None:  # (still changing after four reads: read the period whole)
+                where = where_clauses(_on(filters, first, last), self._dialect)
+                return list(read_parts(conn, where)[0].items())
+            merged.append((day, part))
+            spanning |= part.spanning
+        if spanning:
+            where = where_clauses(_on(filters, first, last), self._dialect)
+            merged.extend(read_parts(conn, where, only=sorted(spanning))[0].items())
+        return merged
+
+    def _keep(self, key: CallFilters, day: str, part: DayPart, top: int | None) -> None:
+        with self._lock:
+            if top is not None and top < self._floor:
+                return
+            self._parts[key, day] = part
+            self._parts.move_to_end((key, day))
+            while len(self._parts) > self._cache_days:
+                self._parts.popitem(last=False)
+
+    def _board(self, parts: list[tuple[str, DayPart]], filters: CallFilters) -> Dashboard:
+        """The figures from the parts of the period's days (and of its calls read whole)."""
+        unit = unit_of(filters)
+        board = Dashboard(unit=unit, service_level_seconds=self.service_level)
+        cells: dict[tuple[str, str, str], int] = {}
         waits: dict[int, int] = {}
         talks: dict[int, int] = {}
-        cells: dict[tuple[str, str, str], int] = {}
         queues: dict[str, list[int]] = {}
-        for kind, t1, t2, t3, t4, i1, n, v1 in rows:
-            if kind == "b":  # t1: "YYYY-MM-DD HH", t2: the first leg's "direction:status"
-                direction, status = t2.split(":", 1)
-                status = "ANSWERED" if i1 else status
-                bucket = t1 if unit == "hour" else t1[:10]
-                cells[bucket, direction, status] = cells.get((bucket, direction, status), 0) + n
-                board.calls += n
-                board.answered += n if i1 else 0
-                weekday = dt.date.fromisoformat(t1[:10]).weekday()
-                board.heat[weekday][int(t1[11:13])] += n
-            elif kind == "q":  # t1: queue, i1: wait, v1: answered of them
-                waits[i1] = waits.get(i1, 0) + n
-                figures = queues.setdefault(t1, [0, 0, 0])
-                figures[0] += n
-                figures[1] += v1
-                figures[2] += v1 if i1 <= self.service_level else 0
-            elif kind == "t":
-                talks[i1] = n
-            elif kind == "u":
-                board.users.append(UserFigures(i1, t1, n, v1))
-            elif kind == "m":
-                board.missed = n
-            else:  # "M": t1 key, t2 time, t3 source, t4 queue
-                waited = now - dt.datetime.strptime(t2, _FORMAT)
-                seconds = max(0, int(waited.total_seconds()))
-                board.missed_calls.append(MissedCall(t1, t2, t3 or "", t4 or "", n, seconds))
-        board.buckets = _buckets(unit, filters, sorted({cell[0] for cell in cells}))
+        users: dict[tuple[int | None, str], list[int]] = {}
+        recent: list[Missed] = []
+        for day, part in parts:
+            summary = part.summary(self.service_level)
+            if unit == "hour":
+                add_counts(cells, part.cells)
+            else:
+                for (direction, status), n in summary.daily.items():
+                    cell = (day, direction, status)
+                    cells[cell] = cells.get(cell, 0) + n
+            heat = board.heat[dt.date.fromisoformat(day).weekday()]
+            for hour, n in enumerate(summary.hours):
+                heat[hour] += n
+            add_counts(waits, summary.waits)
+            add_counts(talks, part.talks)
+            for name, (offered, answered, within) in summary.queues.items():
+                figures = queues.setdefault(name, [0, 0, 0])
+                figures[0] += offered
+                figures[1] += answered
+                figures[2] += within
+            add_pairs(users, part.users)
+            board.missed += part.missed
+            recent.extend(part.recent)
+        for (_, _, status), n in cells.items():
+            board.calls += n
+            board.answered += n if status == "ANSWERED" else 0
+        board.buckets = buckets(unit, filters, sorted({cell[0] for cell in cells}))
         index = {bucket: i for i, bucket in enumerate(board.buckets)}
         for series, at, names in (
             (board.by_direction, 1, DIRECTIONS),
@@ -268,133 +340,29 @@ class DashboardReader:
             for cell, n in cells.items():
                 series.setdefault(cell[at], [0] * len(board.buckets))[index[cell[0]]] += n
         board.queued = sum(waits.values())
-        board.wait_average, board.wait_p90 = _average(waits), percentile(waits, 0.9)
-        board.talk_average, board.talk_p90 = _average(talks), percentile(talks, 0.9)
+        board.wait_average, board.wait_p90 = average(waits), percentile(waits, 0.9)
+        board.talk_average, board.talk_p90 = average(talks), percentile(talks, 0.9)
         board.queues = sorted(
             (QueueFigures(name, *figures) for name, figures in queues.items()),
             key=lambda queue: (-queue.offered, queue.name),
         )
-        board.users.sort(key=lambda user: (-user.answered, -user.talk, user.name))
-        board.missed_calls.sort(key=lambda call: (call.time, call.key), reverse=True)
+        board.users = sorted(
+            (UserFigures(user_id, name, n, talk) for (user_id, name), (n, talk) in users.items()),
+            key=lambda user: (-user.answered, -user.talk, user.name),
+        )
+        board.missed_calls = [
+            MissedCall(key, time, source, queue, legs, 0)
+            for time, key, source, queue, legs in heapq.nlargest(MISSED_SHOWN, recent)
+        ]
         return board
 
-    # -- the SQL -----------------------------------------------------------------------
 
-    def _first_key(self) -> ColumnElement[str]:
-        """``time``, the id zero-padded, ``direction:call_status``: its minimum over a
-        call's legs names the first leg's direction and status."""
-        if self._dialect == "postgresql":
-            padded = func.lpad(cast(calls.c.id, String), 19, "0")
-        else:
-            padded = func.printf("%019d", calls.c.id)
-        pieces = (padded, calls.c.direction, literal(":"), calls.c.call_status)
-        key: ColumnElement[str] = calls.c.time
-        for piece in pieces:
-            key = key.concat(piece)
-        return key
-
-    def _per_call(self, where: list[ColumnElement[bool]]) -> Any:
-        """One row per call: its hour (``YYYY-MM-DD HH``), first leg's
-        ``direction:status``, answered (1/0), wait, talk and queue."""
-        answered = case((calls.c.call_status == "ANSWERED", 1), else_=0)
-        return (
-            select(
-                func.substr(func.min(calls.c.time), 1, 13),
-                func.substr(func.min(self._first_key()), _PREFIX + 1),
-                func.max(answered),
-                func.max(calls.c.hold_time),
-                func.sum(calls.c.billsec),
-                func.max(func.coalesce(calls.c.qname, "")),
-            )
-            .where(*where)
-            .group_by(calls.c.linkedid, _alone())
-        )
-
-    def _statement(self, where: list[ColumnElement[bool]]) -> Any:
-        """The answered legs per user, and the missed calls not called back (their
-        count and the most recent): rows of :func:`_row` tagged by kind."""
-        alone = _alone()
-        key = case((calls.c.linkedid == "", calls.c.uniqueid), else_=calls.c.linkedid)
-        user = func.coalesce(calls.c.user_fullname, "")
-        missed = (  # the calls of legs marked missed, none of them called back
-            select(
-                func.max(key).label("key"),
-                func.min(calls.c.time).label("time"),
-                func.min(calls.c.source).label("source"),
-                func.max(func.coalesce(calls.c.qname, "")).label("queue"),
-                func.count().label("legs"),
-            )
-            .where(*where, calls.c.is_recovered.is_not(None))
-            .group_by(calls.c.linkedid, alone)
-            .having(func.max(calls.c.is_recovered) == 0)
-            .cte("missed")
-            .prefix_with("MATERIALIZED")
-        )
-        m = missed.c
-        recent = select(missed).order_by(m.time.desc(), m.key.desc()).limit(MISSED_SHOWN).subquery()
-        r = recent.c
-        return union_all(
-            _row("u", t1=user, i1=calls.c.user_id, v1=func.sum(calls.c.billsec))
-            # ``|| ''``: not through ix_calls_call_status (most legs are answered)
-            .where(*where, calls.c.call_status.concat("") == "ANSWERED", user != "")
-            .group_by(calls.c.user_id, user),
-            _row("m").select_from(missed),
-            _row("M", t1=r.key, t2=r.time, t3=r.source, t4=r.queue, n=r.legs),
-        )
+def _end(conn: Connection, where: list[Any], end: Any) -> str:
+    """The first (``func.min``) or last (``func.max``) time of the legs ``where`` chooses,
+    or ``""`` (one statement each: SQLite reads an end of ix_calls_time only for one)."""
+    return str(conn.execute(select(end(calls.c.time)).where(*where)).scalar_one() or "")
 
 
-def _alone() -> ColumnElement[int]:
-    """With ``linkedid``, what groups legs into calls: a leg without one is a call alone."""
-    return case((calls.c.linkedid == "", calls.c.id), else_=0)
-
-
-def _driver_rows(conn: Connection, statement: Any) -> Iterator[tuple[Any, ...]]:
-    """The rows of ``statement`` as the driver gives them, a batch at a time (a year of
-    calls is a million rows: no row objects, no list of them all)."""
-    compiled = statement.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-    params: Any = compiled.params
-    if compiled.positional:
-        params = tuple(compiled.params[name] for name in compiled.positiontup or ())
-    cursor = conn.connection.cursor()
-    try:
-        cursor.execute(str(compiled), params)
-        while batch := cursor.fetchmany(5000):
-            yield from batch
-    finally:
-        cursor.close()
-
-
-def _counted(per_call: Iterator[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """The per-call rows counted as the figures need them, in :func:`_row`'s layout:
-    ``b`` calls by hour, first leg and answered; ``q`` queued calls by queue and wait
-    (``v1``: the answered); ``t`` answered calls by talk. (One GROUP BY, the calls', and
-    counting here: SQLite sorts the rows of every GROUP BY, three more cost twice as much.)"""
-    cells: Counter[tuple[str, str, int]] = Counter()
-    queued: dict[tuple[str, int], list[int]] = {}
-    talks: Counter[int] = Counter()
-    for hour, first, answered, wait, talk, queue in per_call:
-        cells[hour, first, answered] += 1
-        if queue:
-            counts = queued.setdefault((queue, wait), [0, 0])
-            counts[0] += 1
-            counts[1] += answered
-        if answered:
-            talks[talk] += 1
-    rows: list[tuple[Any, ...]] = [
-        ("b", hour, first, None, None, answered, n, None)
-        for (hour, first, answered), n in cells.items()
-    ]
-    rows.extend(
-        ("q", queue, None, None, None, wait, n, answered)
-        for (queue, wait), (n, answered) in queued.items()
-    )
-    rows.extend(("t", None, None, None, None, talk, n, None) for talk, n in talks.items())
-    return rows
-
-
-def _row(kind: str, n: Any = None, **values: Any) -> Any:
-    """A row of the statement's union: its kind, four texts, a number, a count (``n``:
-    ``count(*)`` unless given) and a sum (``v1``); what a kind does not use is NULL."""
-    texts = [cast(values.get(f"t{i}", null()), String) for i in range(1, 5)]
-    number, total = (cast(values.get(name, null()), Integer) for name in ("i1", "v1"))
-    return select(literal(kind), *texts, number, func.count() if n is None else n, total)
+def _waited(now: dt.datetime, time: str) -> int:
+    waited = now - dt.datetime.strptime(time, "%Y-%m-%d %H:%M:%S")
+    return max(0, int(waited.total_seconds()))
