@@ -124,15 +124,16 @@ def _on(filters: CallFilters, first: str, last: str) -> CallFilters:
 
 class DashboardReader:
     """Reads the dashboard's figures from one engine (thread-safe). Days' figures are
-    kept per search (at most ``cache_days`` of them), finished figures per search and
-    store version (at most ``cache_boards``)."""
+    kept per search (at most ``cache_days`` of them, the least recently used dropped: a
+    busy day's are some 200 KB, so the default is a year and a month of one search),
+    finished figures per search and store version (at most ``cache_boards``)."""
 
     def __init__(
         self,
         engine: Engine,
         *,
         service_level: int = SERVICE_LEVEL_SECONDS,
-        cache_days: int = 4000,
+        cache_days: int = 400,
         cache_boards: int = 64,
     ) -> None:
         self.engine = engine
