@@ -187,9 +187,11 @@ def connect(url: str, *, create: bool = True) -> Engine:
 def create_schema(engine: Engine) -> None:
     """Create the tables, indexes and trigram search if they are missing."""
     from cdrapi.store import annotations  # noqa: F401  (it imports this; registers its table)
+    from cdrapi.store.dashboard_marks import create_marks  # (it imports schema, as this does)
 
     with engine.begin() as conn:
         metadata.create_all(conn)
+        create_marks(conn)  # the days the dashboard must read again, marked as calls change
         create_search_index(conn)
         if conn.execute(select(meta.c.value).where(meta.c.key == "version")).first() is None:
             conn.execute(meta.insert().values(key="version", value=0))
