@@ -1,7 +1,7 @@
 """``Client.annotate`` and ``AsyncClient.annotate`` against cdrapi's real server on
 loopback: a signed form (or JSON) request to ``/api/cdr/annotate`` sets the fields and
 returns the records as ``/api/cdr`` then serves them; the server's refusals are the client's
-exception tree (404 an ``APIError``, 400 ``InvalidRequestError``, 401, 403); a 503 is
+exception tree (404 a ``NotFoundError``, 400 ``InvalidRequestError``, 401, 403); a 503 is
 retried (an annotation sent twice sets the same values); wrong arguments are refused before
 anything is sent."""
 
@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from cdrapi.client import (
-    APIError,
     AsyncClient,
     AuthenticationError,
     Client,
     InvalidRequestError,
+    NotFoundError,
     SignatureError,
 )
 from cdrapi.client.annotation import annotation_body
@@ -66,7 +66,7 @@ def test_the_async_client_annotates_too(server: Server) -> None:
 
 def test_refusals_are_the_client_exception_tree(server: Server) -> None:
     with server.client() as client:
-        with pytest.raises(APIError) as missing:
+        with pytest.raises(NotFoundError) as missing:
             client.annotate(uniqueid="no-such-call", comments="x")
         assert missing.value.status_code == 404
         assert missing.value.messages == ["Not found: no call with uniqueid no-such-call"]

@@ -17,6 +17,7 @@ from cdrapi.client import (
     Client,
     ClientError,
     InvalidRequestError,
+    NotFoundError,
     ResponseError,
     Retry,
     ServerError,
@@ -71,12 +72,12 @@ def test_every_bad_value_is_reported_at_once(server: Server) -> None:
     assert len(server.switch.requests) == 1
 
 
-def test_a_wrong_path_is_an_api_error_with_its_status(server: Server) -> None:
+def test_a_wrong_path_is_a_not_found_api_error_with_its_status(server: Server) -> None:
     with Client(server.url + "/api/cdr/v2", TOKEN, KEY, retry=FAST) as client:
         assert client.url == server.url + "/api/cdr/v2/api/cdr"
         with pytest.raises(APIError) as caught:
             client.page()
-    assert type(caught.value) is APIError
+    assert type(caught.value) is NotFoundError
     assert caught.value.status_code == 404
     assert caught.value.messages == ["Not found"]
 

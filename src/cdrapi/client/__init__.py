@@ -5,7 +5,8 @@ cdrapi's own) and depends on nothing of cdrapi's server: only the protocol's enc
 signing and record layout.
 
 - :class:`Client` / :class:`AsyncClient`: ``page()``, ``iter_pages()``,
-  ``iter_records()``, ``sync(state)``; filters as keyword arguments with Python values.
+  ``iter_records()``, ``sync(state)``, ``annotate()``; filters as keyword arguments with
+  Python values.
 - :func:`pull`: every matching call into JSONL, CSV, Parquet or a database, one-shot or
   incremental and resumable with a state file.
 - :mod:`cdrapi.client.errors`: one exception tree, rooted at :class:`ClientError`.
@@ -17,6 +18,7 @@ from cdrapi.client.errors import (
     AuthenticationError,
     ClientError,
     InvalidRequestError,
+    NotFoundError,
     OutputError,
     RateLimitError,
     ResponseError,
@@ -37,6 +39,7 @@ __all__ = [
     "Client",
     "ClientError",
     "InvalidRequestError",
+    "NotFoundError",
     "OutputError",
     "Page",
     "PullResult",

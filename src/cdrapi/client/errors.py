@@ -8,6 +8,7 @@ mean the caller passed a wrong argument)::
     │   ├── AuthenticationError   401  missing or wrong Bearer token
     │   ├── SignatureError        403  api_hash missing or wrong: check the api_key
     │   ├── InvalidRequestError   400  a bad filter or page; .messages are the server's
+    │   ├── NotFoundError         404  no such call (annotate), or no such endpoint
     │   ├── RateLimitError        429  too many requests (retried, honouring Retry-After)
     │   └── ServerError           5xx  the server failed (500, 502, 503, 504 retried)
     ├── StateError                the sync state file is unreadable, busy or another pull's
@@ -28,6 +29,7 @@ __all__ = [
     "AuthenticationError",
     "ClientError",
     "InvalidRequestError",
+    "NotFoundError",
     "OutputError",
     "RateLimitError",
     "ResponseError",
@@ -92,6 +94,10 @@ class InvalidRequestError(APIError):
     """400: the server refused the page or a filter; ``messages`` say which and why."""
 
 
+class NotFoundError(APIError):
+    """404: no call matches (``annotate``), or the server has no such endpoint."""
+
+
 class RateLimitError(APIError):
     """429: the server asks to slow down (``retry_after`` seconds, when it says)."""
 
@@ -123,6 +129,7 @@ _BY_STATUS: dict[int, type[APIError]] = {
     400: InvalidRequestError,
     401: AuthenticationError,
     403: SignatureError,
+    404: NotFoundError,
     429: RateLimitError,
 }
 
