@@ -71,6 +71,11 @@ _NAME = re.compile(r'^\s*"?([^"<]*?)"?\s*<')
 _PLAIN_TIME = re.compile(
     r"[12]\d{3}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01]) (?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d"
 )
+# A start and an end time, both in that form, written one after the other (one regex call
+# for the two in row(): a call costs more than the matching; each is 19 characters).
+_PLAIN_PAIR = re.compile(_PLAIN_TIME.pattern * 2).fullmatch
+# The last 9 characters of a channel and of the destination channel, both -xxxxxxxx.
+_HEX_PAIR = re.compile(r"-[0-9a-f]{8}" * 2).fullmatch
 # (direction, status, queued) -> (code, call_codes)
 _CODES = {
     (direction, status, queued): (
@@ -198,12 +203,10 @@ class Deriver:
         status = _STATUS.get(disposition) or _STATUS.get(disposition.strip().upper())
         if status is None:
             raise ValueError(f"unknown disposition {disposition!r}")
-        plain = self._plain
         if (  # times(), for times already stored as they are and whole seconds
-            plain is not None
-            and plain(raw_start)
-            and raw_end
-            and plain(raw_end)
+            self._plain is not None
+            and len(raw_start) == 19
+            and _PLAIN_PAIR(raw_start + raw_end)
             and duration_text.isdigit()
             and billsec_text.isdigit()
         ):
@@ -214,13 +217,16 @@ class Deriver:
                 raw_start, raw_end, duration_text, billsec_text
             )
         # format_channel, its commonest form (a -0000001a suffix) without the call
-        hexed = HEX_SUFFIX
-        chan = channel[:-9] if hexed(channel, len(channel) - 9) else format_channel(channel)
-        dchan = (
-            dstchannel[:-9]
-            if hexed(dstchannel, len(dstchannel) - 9)
-            else format_channel(dstchannel)
-        )
+        if _HEX_PAIR(channel[-9:] + dstchannel[-9:]):  # both channels have one
+            chan, dchan = channel[:-9], dstchannel[:-9]
+        else:
+            hexed = HEX_SUFFIX
+            chan = channel[:-9] if hexed(channel, len(channel) - 9) else format_channel(channel)
+            dchan = (
+                dstchannel[:-9]
+                if hexed(dstchannel, len(dstchannel) - 9)
+                else format_channel(dstchannel)
+            )
         if self._trunks or did or srctrunk or dsttrunk or calltype:
             direction, sign = self.direction(
                 did, srctrunk, dsttrunk, calltype, dcontext, chan, dchan, src, dst,
