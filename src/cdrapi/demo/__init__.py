@@ -15,9 +15,8 @@ derivation, recovery), so ``ivr_log``, ``transfers``, ``monitor_files``, ring an
 times read as a real PBX's do. Only what no PBX log holds (CRM ids, comments, costs,
 transcriptions) is drawn directly.
 
-It is built for speed (for big runs a producer process makes and derives the records
-while this one summarizes their CEL and queue_log events and bulk loads the store, each
-about half the work): draws come from
+It is built for speed (on two cores, about 7,000 calls a second made and derived, in a
+producer process for big runs while this one bulk loads the store): draws come from
 precomputed tables, times are integer seconds formatted from lookup tables, rows are
 tuples, and the store is bulk loaded with its indexes built once at the end.
 """
@@ -25,18 +24,14 @@ tuples, and the store is bulk loaded with its indexes built once at the end.
 from __future__ import annotations
 
 import datetime as dt
-import gc
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
 
 from sqlalchemy import Engine, func, select
 
 from cdrapi.demo import directory
-from cdrapi.demo.derivation import Derivation, apply
-from cdrapi.demo.records import DEMO_COLUMNS, Row, Undone, records
-from cdrapi.ingest.row import LINKEDID
+from cdrapi.demo.records import DEMO_COLUMNS, Row, records
 from cdrapi.producer import can_fork, produced
 from cdrapi.store.bulk import bulk_load
 from cdrapi.store.calls import insert_call_rows
@@ -63,12 +58,10 @@ class DemoSummary:
 
 
 # From this many calls on (and with a second CPU), a producer process makes the records
-# while this one summarizes their calls' CEL and queue_log events and inserts them.
-PROCESS_THRESHOLD = 50_000
+# while this one inserts them.
+PROCESS_THRESHOLD = 150_000
 BATCH = 25_000  # records per transaction: fewer commits and WAL checkpoints than the default
 CHUNK = 2000  # records a producer process sends at a time
-#: What a producer process sends: derived rows (see :func:`_batches`) and calls.
-Batch = tuple[list[Row], list[Undone]]
 
 
 def generate(
@@ -104,15 +97,11 @@ def generate(
     return DemoSummary(written, dates[0], last, first, last_id, **counts)
 
 
-def _batches(seed: int, calls: int, dates: list[dt.date]) -> Iterator[Batch]:
-    """The derived rows of :func:`~cdrapi.demo.records.records` without their queue_log
-    and CEL fields, :data:`CHUNK` at a time, each with the calls made since the last
-    (every row's call comes with its batch or an earlier one)."""
-    undone: list[Undone] = []
-    made = records(seed, calls, dates, undone=undone)
-    while rows := list(islice(made, CHUNK)):
-        yield rows, undone[:]
-        undone.clear()
+def _batches(seed: int, calls: int, dates: list[dt.date]) -> Iterator[list[Row]]:
+    """The records of :func:`~cdrapi.demo.records.records`, :data:`CHUNK` at a time."""
+    made = records(seed, calls, dates)
+    while batch := list(islice(made, CHUNK)):
+        yield batch
 
 
 def _stream(seed: int, calls: int, dates: list[dt.date], producer: bool) -> Iterator[Row]:
@@ -120,38 +109,11 @@ def _stream(seed: int, calls: int, dates: list[dt.date], producer: bool) -> Iter
 
     Making records and inserting them each keep a core busy, so for big runs a second
     process makes them (:func:`cdrapi.producer.produced`: it needs nothing but this
-    module's pure functions) while this one summarizes their calls' queue_log and CEL
-    events (about a third of the work) and inserts them; the records are the same
-    either way (the same :class:`~cdrapi.demo.derivation.Derivation` code merges the
-    same summaries).
+    module's pure functions) while this one inserts; the records are the same either way.
     """
     if not producer:
         yield from records(seed, calls, dates)
         return
-    summaries = Derivation().summaries
-    waiting: dict[str, list[Any]] = {}  # linkedid -> [legs to come, queue, CEL summaries]
-    made = produced(
-        lambda: _batches(seed, calls, dates),
-        what="demo producer process",
-        ahead=16,
-        collect_cycles=False,
-    )
-    collecting = gc.isenabled()
-    gc.disable()  # unmarshalled rows are many new tuples, and no cycles: its passes cost ~40%
-    try:
-        for rows, undone in made:
-            for linkedid, legs, cel_linkedid, cel, queue in undone:
-                waiting[linkedid] = [legs, *summaries(cel_linkedid, cel, queue)]
-            for row in rows:
-                call = waiting[row[LINKEDID]]
-                leg = list(row)
-                apply((leg,), call[1], call[2])
-                yield tuple(leg[1:])
-                call[0] -= 1
-                if not call[0]:
-                    del waiting[row[LINKEDID]]
-    finally:
-        if collecting:
-            gc.enable()
-    if waiting:
-        raise AssertionError(f"{len(waiting)} demo calls without all their legs")
+    made = produced(lambda: _batches(seed, calls, dates), what="demo producer process", ahead=16)
+    for batch in made:
+        yield from batch

@@ -33,7 +33,7 @@ from cdrapi.ingest.queue_fields import summarize as queue_summary
 from cdrapi.ingest.recordings import RecordingIndex
 from cdrapi.ingest.row import ROW_FIELDS
 
-__all__ = ["EXTRA_COLUMNS", "ZONE", "DemoRecordings", "Derivation", "Summaries", "apply"]
+__all__ = ["EXTRA_COLUMNS", "ZONE", "DemoRecordings", "Derivation"]
 
 ZONE = ZoneInfo("Europe/Bucharest")
 
@@ -92,54 +92,34 @@ class Derivation:
     ) -> None:
         """Give a call's ``rows`` (derived rows with :data:`EXTRA_COLUMNS`' slots, as
         lists) what its queue_log events (by callid) and CEL events (time order) say."""
-        apply(rows, *self.summaries(linkedid, cel, queue))
-
-    def summaries(
-        self, linkedid: str, cel: Sequence[Any], queue: dict[str, list[Any]]
-    ) -> Summaries:
-        """What a call's queue_log events (by callid) and CEL events (time order) say:
-        the queue summary of each callid and the CEL summary (None: no events), for
-        :func:`apply` (a producer process's parent makes them while the child makes the
-        next calls)."""
         directory = self.directory
-        queued = {uid: queue_summary(events, directory) for uid, events in queue.items() if events}
+        if queue:
+            for row in rows:
+                events = queue.get(row[_UID])
+                if not events:
+                    continue
+                q = queue_summary(events, directory)
+                row[_QNAME], row[_HOLD], row[_CODE] = q["qname"], q["hold_time"], "queue"
+                if q["ring_time"] > 0:
+                    row[_RING] = q["ring_time"]
+                row[_DETAILS], row[_QLOG], row[_XFERS] = (
+                    q["agent_details"], q["queue_log"], q["transfers"],
+                )  # fmt: skip
+                if q["call_codes"] is not None:
+                    row[_CODES] = q["call_codes"]
         if not cel:
-            return queued, None
-        return queued, cel_summary(linkedid, cel, self.people, self.recordings, ZONE)
-
-
-#: A call's queue summaries by callid and its CEL summary (see :meth:`Derivation.summaries`).
-Summaries = tuple[dict[str, dict[str, Any]], dict[str, Any] | None]
-
-
-def apply(rows: Sequence[list[Any]], queued: dict[str, dict[str, Any]], found: Any) -> None:
-    """Merge a call's :meth:`Derivation.summaries` into its ``rows`` (or some of them)
-    as the store copies queue_log and then CEL fields (in place)."""
-    if queued:
+            return
+        found = cel_summary(linkedid, cel, self.people, self.recordings, ZONE)
+        ivr, transfers, files, rings = (
+            found["ivr_log"], found["transfers"], found["monitor_files"], found["rings"],
+        )  # fmt: skip
         for row in rows:
-            q = queued.get(row[_UID])
-            if q is None:
-                continue
-            row[_QNAME], row[_HOLD], row[_CODE] = q["qname"], q["hold_time"], "queue"
-            if q["ring_time"] > 0:
-                row[_RING] = q["ring_time"]
-            row[_DETAILS], row[_QLOG], row[_XFERS] = (
-                q["agent_details"], q["queue_log"], q["transfers"],
-            )  # fmt: skip
-            if q["call_codes"] is not None:
-                row[_CODES] = q["call_codes"]
-    if found is None:
-        return
-    ivr, transfers, files, rings = (
-        found["ivr_log"], found["transfers"], found["monitor_files"], found["rings"],
-    )  # fmt: skip
-    for row in rows:
-        if ivr and row[_UID] == found["ivr_uniqueid"]:
-            row[_IVR], row[_IVR_S] = ivr, found["ivr_duration"]
-        if transfers:
-            row[_XFERS] = transfers
-        if files:
-            row[_FILES], row[_URLS] = files, found["monitor_urls"]
-        ring = rings.get(row[_DSTCHANNEL]) if row[_DSTCHANNEL] else None
-        if ring is not None:
-            row[_RING] = ring
+            if ivr and row[_UID] == found["ivr_uniqueid"]:
+                row[_IVR], row[_IVR_S] = ivr, found["ivr_duration"]
+            if transfers:
+                row[_XFERS] = transfers
+            if files:
+                row[_FILES], row[_URLS] = files, found["monitor_urls"]
+            ring = rings.get(row[_DSTCHANNEL]) if row[_DSTCHANNEL] else None
+            if ring is not None:
+                row[_RING] = ring

@@ -35,15 +35,11 @@ from cdrapi.demo.shape import (
     draw_tables,
 )
 from cdrapi.ingest.recovery import Recovery
-from cdrapi.ingest.row import KEY, LINKEDID, RECOVERED, ROW_FIELDS
+from cdrapi.ingest.row import KEY, RECOVERED, ROW_FIELDS
 
-__all__ = ["DEMO_COLUMNS", "Pbx", "Row", "Undone", "records"]
+__all__ = ["DEMO_COLUMNS", "Pbx", "Row", "records"]
 
 Row = tuple[Any, ...]
-#: A call whose queue_log and CEL fields are still to give (see :func:`records`): its
-#: legs' ``linkedid`` (the rows' column), how many legs it has, the linkedid CEL
-#: derivation reads, its CEL events (time order) and queue_log events by callid.
-Undone = tuple[str, int, str, list[Cel], dict[str, list[QueueEvent]]]
 
 # Legs (records) by what they are: 0 customer to reception, 1 outbound, 2 internal,
 # 3 customer through a queue, 4 customer after a transfer.
@@ -67,20 +63,8 @@ class Pbx(Protocol):
         """One call's CDRs, CEL events (time order) and queue_log lines."""
 
 
-def records(
-    seed: int,
-    calls: int,
-    dates: list[dt.date],
-    pbx: Pbx | None = None,
-    undone: list[Undone] | None = None,
-) -> Iterator[Row]:
+def records(seed: int, calls: int, dates: list[dt.date], pbx: Pbx | None = None) -> Iterator[Row]:
     """Yield ``calls`` records over ``dates`` in time order, as tuples of ``DEMO_COLUMNS``.
-
-    With ``undone`` given, the calls' queue_log and CEL fields are left to the caller
-    (a producer process's parent, :mod:`cdrapi.demo`): each call is appended to it, as
-    :data:`Undone`, when made (before any of its legs is yielded), and the records are
-    yielded as derived rows (with their ``source_key`` first) without those fields;
-    :func:`cdrapi.demo.derivation.apply` gives them. Recovery reads none of them.
 
     The steps: the run's tables (:func:`~cdrapi.demo.shape.draw_tables`), then day by
     day the day's events (:func:`_day`, each making its legs with the day's
@@ -98,16 +82,16 @@ def records(
     for d in range(len(dates) + 1):
         out: list[Row] = []  # this day's records, in the order they were made
         if d < len(dates):
-            emit, done = _recorder(tables, rnd, d, out, seqs, chans, derivation, pbx, undone)
+            emit, done = _recorder(tables, rnd, d, out, seqs, chans, derivation, pbx)
             _day(tables, rnd, d, dates[d], emit, done, pending)
         if previous is not None:  # the previous day is complete now that this one exists
             _recover(recovery, previous, out)
             out.extend(_after(previous, tables.prefix[d]))  # legs that started after midnight
-            yield from (previous if undone is not None else _stored(previous))
+            yield from _stored(previous)
         else:
             _recover(recovery, [], out)
         previous = out
-    yield from ((previous or []) if undone is not None else _stored(previous or []))
+    yield from _stored(previous or [])
 
 
 def _stored(rows: list[Row]) -> Iterator[Row]:
@@ -271,12 +255,10 @@ def _recorder(
     chans: Iterator[int],
     derivation: Derivation,
     pbx: Pbx | None,
-    undone: list[Undone] | None = None,
 ) -> tuple[Emit, Callable[[], None]]:
     """The ``emit`` and ``done`` of day ``d``: ``emit`` makes a leg of the call being
     made (its CDR, CEL events and queue_log lines) and returns its uniqueid; ``done``
-    derives the call's legs and appends them to ``out`` (with ``undone``, leaves the
-    queue_log and CEL fields to whoever reads it: see :func:`records`)."""
+    derives the call's legs and appends them to ``out``."""
     rand, bits = rnd.random, rnd.getrandbits
     ep = tables.epoch[d]
     numbers, clids, crm, carrier = tables.numbers, tables.clids, tables.crm, tables.carrier
@@ -393,10 +375,7 @@ def _recorder(
             pbx.call(list(cdrs), list(cel), [e for events in log.values() for e in events])
         elif len(legs) > 1:
             cel.sort(key=_FIRST)
-        if undone is None:
-            complete(legs, cdrs[0][19], cel, log)
-        else:
-            undone.append((legs[0][LINKEDID], len(legs), cdrs[0][19], list(cel), log.copy()))
+        complete(legs, cdrs[0][19], cel, log)
         out.extend(map(tuple, legs))
         cdrs.clear()
         legs.clear()
