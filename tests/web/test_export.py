@@ -21,6 +21,7 @@ import pytest
 from starlette.applications import Starlette
 
 from cdrapi.settings import Settings
+from cdrapi.store import export as store_export
 from cdrapi.store.accounts import create_account
 from cdrapi.store.engine import connect
 from cdrapi.store.executor import StoreExecutor
@@ -181,6 +182,26 @@ def test_the_csv_holds_the_apis_records_newest_first(
         disposition = dated.headers["content-disposition"]
         assert disposition == 'attachment; filename="calls_2024-01-05_to_2024-01-20.csv"'
         assert client.get("/export.csv").headers["content-disposition"].endswith('all.csv"')
+
+
+def test_the_csv_is_the_same_read_in_small_chunks(
+    stored: tuple[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks of 3 records, each one string written by the database: their edges fall
+    between the 8 newest calls (all of one second), and the bytes are those of one chunk,
+    through the time index's walk (as on a big store) and through sorting."""
+    db, _ = stored
+    with browser(db) as client:
+        whole = {query: client.get(f"/export.csv?{query}").content for query, _ in SEARCHES}
+        monkeypatch.setattr(export, "CSV_CHUNK", 3)
+        for walk_from in (0, 10**9):
+            monkeypatch.setattr(store_export, "_WALK_FROM", walk_from)
+            for query, filters in SEARCHES:
+                response = client.get(f"/export.csv?{query}")
+                assert response.content == whole[query], (query, walk_from)
+                _, *body = csv_rows(response)
+                expected = as_cells(api_records(db, filters))
+                assert [[restored(c) for c in row] for row in body] == expected, query
 
 
 def test_the_xlsx_holds_the_same_records(stored: tuple[str, list[dict[str, Any]]]) -> None:

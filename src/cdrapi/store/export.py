@@ -11,8 +11,9 @@ transaction open against the writers.
 :meth:`ExportReader.chunk` gives rows holding :data:`~cdrapi.protocol.records.RECORD_COLUMNS`
 in order (id first), as :class:`~cdrapi.store.pages.CallPages` gives them to
 :func:`~cdrapi.protocol.records.record`. :meth:`ExportReader.csv_chunk` gives the same
-records as CSV lines written by the database itself (:func:`csv_line`): a million records
-of 43 fields are 43 million Python values otherwise, more than the CSV export's time.
+records as CSV text written by the database itself (:func:`csv_line`), a whole chunk as one
+string: a million records of 43 fields are 43 million Python values otherwise, and even a
+line per record costs more than the rest of the export (bench/web_speed.py ``export``).
 
 Choosing the plan: with many matches the walk follows ``ix_calls_time`` backwards and
 stops at a chunk (SQLite is told so with ``INDEXED BY``: its planner would rather sort
@@ -55,6 +56,19 @@ _TIME = RECORD_COLUMNS.index("time")
 _FROM_CALLS = re.compile(r"\bFROM calls\b(?!_)")
 _DURATIONS = frozenset({"bill_duration", "duration", "ivr_duration", "hold_time", "ring_time"})
 _BARE = frozenset({"id", "time", "time_end", "inbound_route_id", "is_recovered"})
+#: A chunk's lines joined, in the walk's order (SQLite aggregates a subquery's rows in
+#: its order; PostgreSQL is told), as UTF-8 bytes: the driver makes no ``str`` of them.
+_JOINED = {
+    "sqlite": "CAST(group_concat(walk.line, char(13, 10)) AS BLOB)",
+    "postgresql": "convert_to(string_agg(walk.line, chr(13) || chr(10) "
+    "ORDER BY walk.time DESC, walk.id DESC), 'UTF8')",
+}
+#: The walk's last row's key: its ``time`` and ``id`` padded to :data:`_KEY_ID` digits.
+_LAST = {
+    "sqlite": "min(walk.time || printf('%020d', walk.id))",
+    "postgresql": "min((walk.time || lpad(walk.id::text, 20, '0')) COLLATE \"C\")",
+}
+_KEY_ID = 20
 
 
 def csv_line(dialect: str) -> str:
@@ -161,26 +175,37 @@ class ExportReader:
 
     def csv_chunk(
         self, filters: CallFilters, after: Edge | None, matches: int, size: int = CHUNK
-    ) -> tuple[list[str], Edge | None]:
-        """:meth:`chunk`'s records as CSV lines (:func:`csv_line`), and the edge of the
-        last (``None``: there were none)."""
+    ) -> tuple[bytes, Edge | None]:
+        """:meth:`chunk`'s records as CSV text in UTF-8 (:func:`csv_line`, each line ended
+        by CRLF), and the edge of the last (``None``: there were none, the text is empty).
+
+        One statement gives the whole chunk as ONE string: the lines of the ordered walk
+        joined by the database (SQLite's ``group_concat``, PostgreSQL's ``string_agg``), and
+        the last row's key as the least ``time`` + zero-padded ``id``. So no Python value
+        is made per record, and SQLite writes the chunk in one step, without the GIL: the
+        next chunk is written while the last is sent."""
         where = where_clauses(filters, self._dialect)
-        line: ColumnElement[str] = literal_column(csv_line(self._dialect))
+        line: ColumnElement[str] = literal_column(csv_line(self._dialect)).label("line")
         time: ColumnElement[str] = calls.c.time
         if matches < _WALK_FROM and self._dialect == "postgresql":
             time = calls.c.time.concat("")
-        query = select(line, calls.c.time, calls.c.id).where(*where)
+        walk = select(line, calls.c.time, calls.c.id).where(*where)
         if after is not None:
-            query = query.where(tuple_(calls.c.time, calls.c.id) < tuple_(after.time, after.id))
-        query = query.order_by(time.desc(), calls.c.id.desc()).limit(size)
+            walk = walk.where(tuple_(calls.c.time, calls.c.id) < tuple_(after.time, after.id))
+        walk = walk.order_by(time.desc(), calls.c.id.desc()).limit(size)
+        rows = walk.subquery("walk")
+        joined: ColumnElement[Any] = literal_column(_JOINED[self._dialect])
+        last_key: ColumnElement[Any] = literal_column(_LAST[self._dialect])
+        query: Select[Any] = select(joined, last_key).select_from(rows)
         try:
             with self.engine.connect() as conn:
-                rows = _run(conn, query, indexed=matches >= _WALK_FROM)
+                found = _run(conn, query, indexed=matches >= _WALK_FROM)
         except (SQLAlchemyError, self._driver_error) as exc:
             raise StoreError(f"database error: {exc.__class__.__name__}") from exc
-        if not rows:
-            return [], None
-        return [row[0] for row in rows], Edge(rows[-1][1], rows[-1][2])
+        text, last = found[0] if found else (None, None)
+        if text is None or last is None:
+            return b"", None
+        return bytes(text) + b"\r\n", Edge(last[:-_KEY_ID], int(last[-_KEY_ID:]))
 
 
 def _run(conn: Connection, query: Select[Any], *, indexed: bool) -> list[tuple[Any, ...]]:
