@@ -234,6 +234,27 @@ def test_rederive_fills_calls_stored_before_fields_was_set(tmp_path: Path) -> No
     ]  # fmt: skip
 
 
+def test_cdrapi_ingest_rederive_says_which_calls_keep_their_value(tmp_path: Path) -> None:
+    master = tmp_path / "Master.csv"
+    master.write_text(
+        (FIXTURES / "Master.csv").read_text().replace("cust=C-1001", "cust=" + "x" * 81)
+    )
+    plain = Settings(db=f"sqlite:///{tmp_path / 'store.db'}", api_token=TOKEN)
+    store = connect(plain.db)
+    ingest_csv(store, [master], IngestRun(plain))  # no [fields] yet: every line stored
+    settings(tmp_path, 'customer_id = { column = "userfield", pattern = "cust=([^;]+)" }')
+    done = CliRunner().invoke(
+        ingest, ["rederive", "--config", str(tmp_path / "cdrapi.toml")], catch_exceptions=False
+    )
+    assert done.exit_code == 0, done.output
+    (first_id,) = [i for i, u in rows(store, "id", "uniqueid") if u == "1714986000.1"]
+    assert (
+        f"warning: call {first_id}: [fields] customer_id: the value in column 'userfield' has "
+        "81 characters, more than the 80 the field holds; its customer_id stays as it was"
+    ) in done.output
+    assert rows(store, "uniqueid", "customer_id")[0] == ("1714986000.1", None)
+
+
 @pytest.mark.parametrize(
     ("fields", "error"),
     [

@@ -397,4 +397,6 @@ def rederive_command(db: str | None, config: str | None) -> None:
     engine, options = _options(config, db, None, False)
     with clean_errors(*STORE_ERRORS, IngestError):
         summary = rederive(engine, options)
+    for warning in summary.warnings:  # a [fields] value that cannot be stored, by call
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"Derived {summary.updated:,} calls again in {summary.seconds:.1f}s", err=True)
