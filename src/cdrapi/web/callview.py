@@ -102,9 +102,17 @@ def _leg_moments(number: int, leg: dict[str, Any], events: list[Any], zone: str)
 def timeline(call: CallLegs, zone: str) -> list[Moment]:
     """The call's moments in time order (a leg's own order kept for equal times)."""
     found: list[Any] = []
+    transfers: set[str] = set()  # a call's transfers are on each of its legs: said once
     for number, leg in enumerate(call.legs, 1):
         events = call.queue_events.get(leg["uniqueid"], [])
-        found.extend(_leg_moments(number, leg, events if number == 1 or leg["qname"] else [], zone))
+        for moment in _leg_moments(
+            number, leg, events if number == 1 or leg["qname"] else [], zone
+        ):
+            if moment[1].startswith("Transfer: "):
+                if moment[1] in transfers:
+                    continue
+                transfers.add(moment[1])
+            found.append(moment)
     found.sort(key=lambda moment: moment[0])
     if not found:
         return []
