@@ -41,7 +41,7 @@ from cdrapi.web.searchform import (
 )
 from cdrapi.web.shown import pbx_now, zone_name
 
-__all__ = ["calllog_routes", "signed_in", "store_unavailable", "wants_fragment"]
+__all__ = ["calllog_routes", "form_context", "signed_in", "store_unavailable", "wants_fragment"]
 
 _HEADERS = {"Cache-Control": "no-store", "Vary": "HX-Request"}
 _ERROR_NAMES = (
@@ -99,6 +99,34 @@ def _scope_pickers(
     return {name: [o for o in found if o[0] in keep[name]] for name, found in options.items()}
 
 
+def form_context(
+    request: Request,
+    settings: Settings,
+    form: SearchForm,
+    directory: Mapping[str, list[dict[str, Any]]],
+    account: Account,
+) -> dict[str, Any]:
+    """What the search form (_form.html) needs, on every page that shows it: its values
+    and messages, the pickers of the account's own directory, the PBX's zone."""
+    return {
+        "form": form,
+        "pickers": _scope_pickers(pickers(directory), directory, account),
+        "picker_labels": PICKERS,
+        "presets": PRESETS,
+        "choices": CHOICES,
+        "flags": FLAGS,
+        "texts": TEXTS_SHOWN,
+        "timezone": zone_name(settings.timezone),
+        "fragment": wants_fragment(request),
+        "error_names": _ERROR_NAMES,
+        "more_open": any(
+            form.values.get(name) or name in form.errors
+            for name in TEXTS_SHOWN
+            if name != "telephone_like"
+        ),
+    }
+
+
 def _paging(form: SearchForm, result: LogPage) -> dict[str, Any]:
     """The links of the pager: numbered first pages, previous/next by key, the last."""
     numbered = [
@@ -148,23 +176,9 @@ def calllog_routes(settings: Settings, log: CallLog, database: StoreExecutor) ->
         except StoreError:
             return store_unavailable(request)
         context = {
-            "form": form,
+            **form_context(request, settings, form, directory, account),
             "result": result,
             "paging": _paging(form, result) if result is not None else None,
-            "pickers": _scope_pickers(pickers(directory), directory, account),
-            "picker_labels": PICKERS,
-            "presets": PRESETS,
-            "choices": CHOICES,
-            "flags": FLAGS,
-            "texts": TEXTS_SHOWN,
-            "timezone": zone_name(settings.timezone),
-            "fragment": wants_fragment(request),
-            "error_names": _ERROR_NAMES,
-            "more_open": any(
-                form.values.get(name) or name in form.errors
-                for name in TEXTS_SHOWN
-                if name != "telephone_like"
-            ),
         }
         name = "_results.html" if context["fragment"] else "calllog.html"
         status = 400 if form.errors else 200

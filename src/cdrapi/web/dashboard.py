@@ -32,14 +32,9 @@ from cdrapi.store.dashboard import Dashboard, DashboardReader
 from cdrapi.store.engine import StoreError
 from cdrapi.store.executor import StoreExecutor
 from cdrapi.web.auth import scoped, templates
-from cdrapi.web.calllog import (
-    _scope_pickers,  # the pickers of the account's directory, as on the call log
-    signed_in,
-    store_unavailable,
-    wants_fragment,
-)
-from cdrapi.web.searchform import CHOICES, FLAGS, PICKERS, PRESETS, TEXTS_SHOWN, pickers, read_form
-from cdrapi.web.shown import pbx_now, zone_name
+from cdrapi.web.calllog import form_context, signed_in, store_unavailable
+from cdrapi.web.searchform import read_form
+from cdrapi.web.shown import pbx_now
 
 __all__ = ["DEFAULT_DAYS", "chart_data", "dashboard_routes", "for_dashboard", "waited"]
 
@@ -47,9 +42,6 @@ __all__ = ["DEFAULT_DAYS", "chart_data", "dashboard_routes", "for_dashboard", "w
 DEFAULT_DAYS = 30
 PATH = "/dashboard"
 _HEADERS = {"Cache-Control": "no-store", "Vary": "HX-Request"}
-_ERROR_NAMES = (
-    "date_between", "hour_between", "preset", *CHOICES, *PICKERS, *FLAGS, *TEXTS_SHOWN,
-)  # fmt: skip
 #: The call log's form, pointed at the dashboard (its action, htmx request, preset and
 #: clear links).
 _RETARGET = (
@@ -134,23 +126,9 @@ def dashboard_routes(
         except StoreError:
             return store_unavailable(request)
         context = {
-            "form": form,
+            **form_context(request, settings, form, directory, account),
             "board": board,
             "charts": chart_data(board) if board is not None else None,
-            "pickers": _scope_pickers(pickers(directory), directory, account),
-            "picker_labels": PICKERS,
-            "presets": PRESETS,
-            "choices": CHOICES,
-            "flags": FLAGS,
-            "texts": TEXTS_SHOWN,
-            "timezone": zone_name(settings.timezone),
-            "fragment": wants_fragment(request),
-            "error_names": _ERROR_NAMES,
-            "more_open": any(
-                form.values.get(name) or name in form.errors
-                for name in TEXTS_SHOWN
-                if name != "telephone_like"
-            ),
             "weekdays": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
             "heat_top": max((max(day) for day in board.heat), default=0) if board else 0,
             "totals": [sum(counts) for counts in zip(*board.by_direction.values(), strict=True)]
