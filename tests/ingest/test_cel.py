@@ -146,6 +146,25 @@ def test_read_again_nothing_doubles(store: Engine) -> None:
     assert derived(store) == EXPECTED
 
 
+def test_a_cron_run_during_a_half_written_line_leaves_it_for_the_next(
+    store: Engine, tmp_path: Path
+) -> None:
+    data = MASTER.read_bytes()
+    cut = data.index(b"\n", len(data) // 2) + 30  # 30 bytes into the next event's line
+    live = tmp_path / "Master.csv"
+    live.write_bytes(data[:cut])  # Asterisk is writing that line when cron runs
+    first = ingest_cel(store, [live], _run())
+    assert (first.rejected, first.left) == (0, 1)
+    live.write_bytes(data)  # the line finished, and the rest of the day
+    second = ingest_cel(store, [live], _run())
+    assert (second.rejected, first.lines + second.lines) == (0, 117)
+    with store.connect() as conn:
+        events = [len(r.events.split("\x1e")) for r in conn.execute(select(cel_calls))]
+    assert sum(events) == 117  # every line once, the cut one too
+    ingest_csv(store, [CDRS], _run())
+    _check(store)
+
+
 def test_rotated_and_compressed_file_is_finished(store: Engine, tmp_path: Path) -> None:
     lines = MASTER.read_bytes().splitlines(keepends=True)
     live = tmp_path / "Master.csv"
