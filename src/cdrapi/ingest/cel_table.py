@@ -9,96 +9,56 @@ Asterisk's enum (cel_odbc/cel_pgsql into an integer column), ``eventtime`` a
 ``datetime``/``timestamp`` in the PBX's local time (UTC with the backend's
 ``usegmtime``: ``--gmt``), a ``timestamptz``, or text.
 
-The table is read as the ``cdr`` table is (:mod:`cdrapi.ingest.sqlsource`): by time
-(then ``id``), from the last position minus ``lookback``, each batch committed with its
-position; the keys of the rows read in the lookback are kept in the checkpoint, so a
+The table is polled as every event table is (:mod:`cdrapi.ingest.event_table`): by
+time (then ``id``), from the last position minus ``lookback``, each batch committed with
+its position; the keys of the rows read in the lookback are kept in the checkpoint, so a
 row read again is not a new line. A batch's events are grouped by call and each call
 summarized once (:mod:`cdrapi.ingest.cel_calls`) before the batch is committed.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import hashlib
-import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, column, inspect, select, table
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine
 
-from cdrapi.ingest.batch import Batch
+from cdrapi.ingest.batch import AfterRows, Batch
 from cdrapi.ingest.cel_calls import CallEvents, CelCalls, CelFields
 from cdrapi.ingest.cel_events import CEL_FIELDS, cel_columns, make_event
 from cdrapi.ingest.cel_fields import Recordings
 from cdrapi.ingest.directory import Directory
-from cdrapi.ingest.errors import Reject, SourceError
+from cdrapi.ingest.event_table import (
+    INTERVAL,
+    LOOKBACK,
+    EventTable,
+    ingest_event_table,
+    text_of,
+)
 from cdrapi.ingest.run import IngestRun
-from cdrapi.ingest.sqlsource import connect_source, poll_table, reason, safe_url
 from cdrapi.ingest.summary import Summary
-from cdrapi.ingest.watermark import Clock, column_kind
+from cdrapi.store.writer import Writer
 
 __all__ = ["ingest_cel_table"]
 
-_UTC = dt.UTC
 
+class _CelTable(EventTable):
+    """A cel table's columns and how its rows become the events of calls."""
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value).strip()
+    SOURCE, WHAT, TIME, KEY_PREFIX, ID_IN_KEY = "cel", "CEL", "eventtime", "c:", True
+    EXPECTED = "eventtype, eventtime, channame, uniqueid and linkedid (cel_odbc/cel_pgsql)"
+    FIELDS = CEL_FIELDS
 
+    def __init__(
+        self, source: Engine, table_name: str, url: str, zone: dt.tzinfo, calls: CelCalls
+    ) -> None:
+        super().__init__(source, table_name, url, zone)
+        self.calls = calls
 
-class _CelTable:
-    """A cel table's columns and how its rows become events (a
-    :class:`~cdrapi.ingest.sqlsource.TableRows`)."""
-
-    keys_in_store = False  # events, not calls: the checkpoint keeps the window's keys
-
-    def __init__(self, source: Engine, table_name: str, url: str, zone: dt.tzinfo) -> None:
-        self.name = f"cel:{safe_url(url)}#{table_name}"[:255]
-        try:
-            found = inspect(source).get_columns(table_name)
-        except SQLAlchemyError as exc:
-            raise SourceError(
-                f"cannot read table {table_name!r} of {safe_url(url)}: {reason(exc)}"
-            ) from exc
-        names = [str(c["name"]) for c in found]
-        at = cel_columns(names)
-        if at is None:
-            raise SourceError(
-                f"table {table_name!r} is not a CEL table: expected the columns eventtype, "
-                f"eventtime, channame, uniqueid and linkedid (cel_odbc/cel_pgsql); it has "
-                f"{', '.join(names)}"
-            )
-        self.zone = zone
-        self.clock = Clock(column_kind(found[at["eventtime"]]["type"], source.dialect.name), zone)
-        self.fields = [f for f in CEL_FIELDS if f in at and f not in ("id", "eventtime")]
-        ids = [names[at["id"]]] if "id" in at else []
-        self.columns: list[Any] = [column(names[at["eventtime"]])]
-        self.columns += [column(names[at[f]]) for f in self.fields] + [column(n) for n in ids]
-        self.table = table(table_name, *self.columns)
-        self.has_id = bool(ids)
-
-    def select(self, bound: Any) -> Any:
-        order = [self.columns[0], *self.columns[len(self.fields) + 1 :]]
-        query = select(*self.columns).select_from(self.table).order_by(*order)
-        if bound is not None:
-            query = query.where(self.columns[0] >= bound)
-        return query
-
-    def read(self, row: Sequence[Any]) -> tuple[str, Any, tuple[Any, Any, list[str]]]:
-        values = [_text(value) for value in row[1 : len(self.fields) + 1]]
-        mark = self.clock.mark(row[0])
-        when = self.clock.dumps(mark) if mark is not None else _text(row[0])
-        ident = _text(row[-1]) if self.has_id else ""
-        digest = hashlib.blake2b("\x1f".join([ident, when, *values]).encode(), digest_size=12)
-        where = f"row id {ident}" if self.has_id else f"eventtime {_text(row[0])!r}"
-        return "c:" + digest.hexdigest(), mark, (row[0], mark, [where, *values])
+    def locate(self, names: Sequence[str]) -> dict[str, int] | None:
+        return cel_columns(names)
 
     def _seconds(self, value: Any, mark: Any) -> float | None:
         """Epoch seconds with the microseconds the column keeps."""
@@ -108,7 +68,7 @@ class _CelTable:
             return value.replace(tzinfo=self.zone).timestamp()
         if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
             return float(value)
-        text = _text(value)
+        text = text_of(value)
         if text.replace(".", "", 1).isdigit():
             return float(text)
         try:
@@ -118,25 +78,15 @@ class _CelTable:
             return None if epoch is None else float(epoch)
         return (when if when.tzinfo else when.replace(tzinfo=self.zone)).timestamp()
 
-    def take(self, item: tuple[Any, Any, list[str]], number: int, batch: Batch) -> bool:
-        value, mark, (where, *values) = item
+    def event(self, value: Any, mark: Any, values: list[str]) -> tuple[Any, ...] | str | None:
+        """``(linkedid, event)``, or why the row cannot be one."""
         seconds = None if mark is None else self._seconds(value, mark)
-        fields = dict(zip(self.fields, values, strict=True))
-        made: tuple[str, Any] | str = f"{where}: no eventtime"
-        if seconds is not None:
-            made = make_event(seconds, fields)
-            if isinstance(made, str):
-                made = f"{where}: {made}"
-        if not isinstance(made, str):
-            batch.events.append(made)
-            return True
-        out = io.StringIO()
-        csv.writer(out, lineterminator="").writerow([_text(value), *values])
-        batch.rejects.append(Reject(self.name, number, made, out.getvalue().encode()))
-        return False
+        if seconds is None:
+            return "no eventtime"
+        return make_event(seconds, dict(zip(self.fields, values, strict=True)))
 
-    def known(self, conn: Connection, since: str) -> Iterable[str]:
-        return ()
+    def after_rows(self, store: Writer, options: IngestRun, summary: Summary) -> AfterRows:
+        return CelFields(store, self.calls, summary)
 
     def finish(self, batch: Batch) -> None:
         """The batch's events (``(linkedid, event)``) as its calls' rows."""
@@ -153,31 +103,21 @@ def ingest_cel_table(
     *,
     table_name: str = "cel",
     follow: bool = False,
-    lookback: dt.timedelta = dt.timedelta(minutes=10),
-    interval: float = 1.0,
+    lookback: dt.timedelta = LOOKBACK,
+    interval: float = INTERVAL,
     gmt: bool = False,
 ) -> Summary:
     """Import the CEL table ``table_name`` of the database at ``url`` (times in the
     PBX's zone, or UTC with ``gmt``); with ``follow``, poll it until ``options.stop``
     is set."""
-    options = options or IngestRun()
-    source = connect_source(url)
-    rejects = options.reject_file()
-    summary = Summary()
-    try:
-        zone = _UTC if gmt else options.zone()
+
+    def make(source: Engine, options: IngestRun, zone: dt.tzinfo) -> EventTable:
         settings = options.settings
         calls = CelCalls(options.directory or Directory(),
                          Recordings(settings.recordings_dir, settings.public_url),
                          options.zone())  # fmt: skip
-        cel = _CelTable(source, table_name, url, zone)  # before the store is touched
-        store = options.prepare(engine)
-        hook = CelFields(store, calls, summary)
-        return poll_table(
-            store, source, cel, rejects=rejects, summary=summary, after_rows=hook,
-            from_start=options.from_start, follow=follow, lookback=lookback,
-            interval=interval, stop=options.stop, progress=options.progress,
-        )  # fmt: skip
-    finally:
-        rejects.close()
-        source.dispose()
+        return _CelTable(source, table_name, url, zone, calls)
+
+    return ingest_event_table(
+        engine, url, options, make, follow=follow, lookback=lookback, interval=interval, gmt=gmt
+    )
