@@ -54,6 +54,50 @@ from_start_option = click.option(
     "--from-start", is_flag=True, help="Read from the beginning, ignoring the saved checkpoint."
 )
 
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def _lookback(ctx: click.Context, param: click.Parameter, value: str) -> dt.timedelta:
+    try:
+        return dt.timedelta(seconds=parse_duration(value))
+    except ValueError:
+        raise click.BadParameter("expected a duration such as 90m, 3h or 1d") from None
+
+
+def lookback_option(default: str, help: str) -> Decorator:
+    """``--lookback``: how far behind the latest row a table's poll reads again."""
+    return click.option(
+        "--lookback", default=default, show_default=True, callback=_lookback, help=help
+    )
+
+
+def gmt_option(help: str) -> Decorator:
+    """``--gmt``: the source's times are UTC (``help`` names the PBX's setting)."""
+    return click.option("--gmt", is_flag=True, help=help)
+
+
+interval_option = click.option(
+    "--interval",
+    type=click.FloatRange(min=0.05),
+    default=1.0,
+    show_default=True,
+    help="Seconds between polls of a database table with --follow.",
+)
+
+
+def event_table_options(gmt_setting: str) -> Decorator:
+    """``--lookback``, ``--interval`` and ``--gmt`` of a command that reads an event
+    table (queue_log, cel; see :mod:`cdrapi.ingest.event_table`)."""
+    lookback = lookback_option(
+        "10m", "With a database table: how far behind the latest event each poll looks again."
+    )
+    gmt = gmt_option(f"With a database table: its times are UTC ({gmt_setting}).")
+
+    def apply(command: Callable[..., Any]) -> Callable[..., Any]:
+        return lookback(interval_option(gmt(command)))
+
+    return apply
+
 
 #: Rejected lines shown on stderr in a run; the rest are only counted (and in the file).
 SHOWN_REJECTS = 20
@@ -157,7 +201,7 @@ def ingest() -> None:
 @ingest.command("csv")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @follow_option
-@click.option("--gmt", is_flag=True, help="Times in the file are UTC (cdr_csv usegmtime).")
+@gmt_option("Times in the file are UTC (cdr_csv usegmtime).")
 @click.option(
     "--columns",
     default=None,
@@ -189,27 +233,16 @@ def csv_command(
                                              columns=columns), max_rejects)  # fmt: skip
 
 
-def _lookback(ctx: click.Context, param: click.Parameter, value: str) -> dt.timedelta:
-    try:
-        return dt.timedelta(seconds=parse_duration(value))
-    except ValueError:
-        raise click.BadParameter("expected a duration such as 90m, 3h or 1d") from None
-
-
 @ingest.command("db")
 @click.argument("url")
 @click.option("--table", "table_name", default="cdr", show_default=True)
 @follow_option
-@click.option(
-    "--lookback",
-    default="3h",
-    show_default=True,
-    callback=_lookback,
-    help="How far behind the latest call each poll looks again for rows committed late "
+@lookback_option(
+    "3h",
+    "How far behind the latest call each poll looks again for rows committed late "
     "(longer than your longest call).",
 )
-@click.option("--interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
-              help="Seconds between polls with --follow.")  # fmt: skip
+@interval_option
 @rejects_option
 @max_rejects_option
 @from_start_option
@@ -262,17 +295,7 @@ def db_command(
     show_default=True,
     help="The table, with --db-url (FreePBX/PBXware: queuelog or queue_log).",
 )
-@click.option(
-    "--lookback",
-    default="10m",
-    show_default=True,
-    callback=_lookback,
-    help="With --db-url: how far behind the latest event each poll looks again.",
-)
-@click.option("--interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
-              help="Seconds between polls with --db-url --follow.")  # fmt: skip
-@click.option("--gmt", is_flag=True, help="With --db-url: the table's times are UTC "
-              "(queue_log_realtime_use_gmt).")  # fmt: skip
+@event_table_options("queue_log_realtime_use_gmt")
 @follow_option
 @rejects_option
 @max_rejects_option
@@ -329,17 +352,7 @@ def queue_log_command(
     help="The layout of a cel_custom file whose template is not the sample's: its column "
     "names in order ('eventtype,eventtime,...,linkedid,extra'; '-' skips one).",
 )
-@click.option(
-    "--lookback",
-    default="10m",
-    show_default=True,
-    callback=_lookback,
-    help="With a database URL: how far behind the latest event each poll looks again.",
-)
-@click.option("--interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
-              help="Seconds between polls of a database with --follow.")  # fmt: skip
-@click.option("--gmt", is_flag=True, help="With a database URL: its times are UTC "
-              "(the backend's usegmtime).")  # fmt: skip
+@event_table_options("the backend's usegmtime")
 @follow_option
 @rejects_option
 @max_rejects_option
