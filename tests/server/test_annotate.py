@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -18,12 +19,14 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from cdrapi import http_build_query, sign
 from cdrapi.settings import Settings, TokenScope
 from cdrapi.store.annotations import audit_trail, call_annotations
 from cdrapi.store.engine import connect
+from cdrapi.store.schema import calls as calls_table
+from cdrapi.store.transaction import writing
 from tests.conftest import app_client, need
 from tests.data import load, sample_rows
 from tests.server.conftest import UNAVAILABLE, assert_envelope
@@ -221,6 +224,28 @@ def test_a_scoped_token_annotates_only_the_calls_it_sees(
     with engine.connect() as conn:
         stored = [str(value) for row in conn.execute(select(call_annotations)) for value in row]
     assert not any(TOKEN in value or SCOPED in value for value in stored)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_call_not_there_is_404_at_once_while_an_import_holds_the_store(
+    api: httpx.Client, calls: tuple[Engine, list[dict[str, Any]]], db_url: str
+) -> None:
+    """The 404 of a call that is not there takes no write lock: while another process's
+    long write transaction holds SQLite's (an import), it answers at once, not after the
+    busy timeout (10 s) with a 503 "database is locked"."""
+    rows = calls[1]
+    importer = connect(db_url)
+    params = signed({"call": {"linkedid": "no-such-call"}, "set": {"comments": "x"}})
+    with writing(importer, "a long import") as conn:
+        conn.execute(
+            update(calls_table).where(calls_table.c.id == rows[0]["id"]).values(comments="busy")
+        )
+        started = time.monotonic()
+        response = api.post("/api/cdr/annotate", json=params, headers=AUTH)
+        took = time.monotonic() - started
+    assert assert_envelope(response, 404) == ["Not found: no call with linkedid no-such-call"]
+    assert took < 5, took
+    importer.dispose()
 
 
 def test_an_unreadable_store_is_503(

@@ -10,11 +10,13 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, inspect, select, text
+from sqlalchemy import Engine, delete, event, inspect, select, text, update
 
 from cdrapi.ingest import IngestRun, ingest_csv, rederive
 from cdrapi.protocol.filters import ScopedCallFilters, narrow
@@ -115,6 +117,81 @@ def test_nothing_matched_or_out_of_scope_writes_nothing(store: Engine) -> None:
     assert annotate(store, "id", target["id"], {"comments": "y"}, "a", own_project).matched == 1
     assert values(store, [target["id"]], "comments") == [("y",)]
     assert [e["new_value"] for e in audit_trail(store, [row["id"] for row in rows])] == ["y"]
+
+
+def test_a_call_not_there_is_answered_while_another_writer_holds_the_store(
+    store: Engine, db_url: str
+) -> None:
+    """No write lock is taken for a call that is not there: a long write elsewhere (an
+    import's transaction) neither delays it nor makes it fail with "database is locked"."""
+    rows = load(store, sample_rows(6))
+    importer = connect(db_url)
+    with ThreadPoolExecutor(1) as pool, writing(importer, "a long import") as conn:
+        conn.execute(update(calls).where(calls.c.id == rows[0]["id"]).values(comments="busy"))
+        missing = pool.submit(annotate, store, "uniqueid", "no-such-call", {"comments": "x"}, "a")
+        hidden = pool.submit(annotate, store, "id", rows[1]["id"], {"comments": "x"}, "a",
+                             narrow(ScopedCallFilters(), project_scope=[99]))  # fmt: skip
+        # SQLite would wait for its busy timeout (10 s) and fail; PostgreSQL, until this ends.
+        assert missing.result(timeout=5).matched == 0
+        assert hidden.result(timeout=5).matched == 0
+    assert audit_trail(store, [row["id"] for row in rows]) == []
+    importer.dispose()
+
+
+def _after_the_read(store: Engine, db_url: str, change: Any, *annotation: Any) -> Any:
+    """``annotate(store, *annotation)`` with ``change`` (statements on a connection)
+    committed by another writer after the annotation's read found the records, while its
+    write waits for the lock: the write must find them again."""
+    writes = threading.Event()
+
+    def first_write(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "pg_advisory_xact_lock" in statement or statement.startswith("UPDATE meta"):
+            writes.set()  # annotate's read is done; its write waits for ours
+
+    event.listen(store, "before_cursor_execute", first_write)
+    other = connect(db_url)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            with writing(other, "another writer") as conn:
+                change(conn)  # not yet visible to annotate's read
+                done = pool.submit(annotate, store, *annotation)
+                assert writes.wait(10)
+            return done.result(timeout=20)
+    finally:
+        event.remove(store, "before_cursor_execute", first_write)
+        other.dispose()
+
+
+def test_a_call_changed_or_deleted_between_the_read_and_the_write(
+    store: Engine, db_url: str
+) -> None:
+    rows = load(store, sample_rows(12))
+    legs = [row["id"] for row in rows if row["linkedid"] == "1704067200.3"]
+    moved = next(row["id"] for row in rows if row["linkedid"] == "1704067200.6")
+
+    def change(conn: Any) -> None:  # a leg commented, one deleted, one joining the call
+        conn.execute(update(calls).where(calls.c.id == legs[0]).values(comments="meanwhile"))
+        conn.execute(delete(calls).where(calls.c.id == legs[2]))
+        conn.execute(update(calls).where(calls.c.id == moved).values(linkedid="1704067200.3"))
+
+    done = _after_the_read(
+        store, db_url, change, "linkedid", "1704067200.3", {"comments": "x"}, "a"
+    )
+    now = sorted([legs[0], legs[1], moved])
+    assert done.matched == 3 and [row[0] for row in done.rows] == now
+    assert values(store, now, "comments") == [("x",)] * 3
+    trail = audit_trail(store, [*legs, moved])
+    assert sorted((e["call_id"], e["old_value"]) for e in trail) == sorted(
+        [(legs[0], "meanwhile"), (legs[1], None), (moved, None)]
+    )  # the old values as they were when the write ran; the deleted leg not there
+
+    def gone(conn: Any) -> None:
+        conn.execute(delete(calls).where(calls.c.linkedid == "1704067200.9"))
+
+    ids = [row["id"] for row in rows if row["linkedid"] == "1704067200.9"]
+    done = _after_the_read(store, db_url, gone, "linkedid", "1704067200.9", {"comments": "x"}, "a")
+    assert done.matched == 0 and done.rows == []
+    assert audit_trail(store, ids) == []  # nothing written for a call deleted meanwhile
 
 
 def test_more_than_a_page_of_records_is_refused_whole(store: Engine) -> None:

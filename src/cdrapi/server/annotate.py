@@ -16,7 +16,8 @@ ignored (and signed), as on /api/cdr. The body is at most :data:`MAX_BODY` bytes
 
 The answer is a /api/cdr page holding the records annotated, as /api/cdr now serves them
 (all on page 1: one call has at most :data:`~cdrapi.store.annotations.MAX_RECORDS` of
-them). No record of that call, or none a scoped token sees: 404, the same answer for both.
+them). No record of that call, or none a scoped token sees: 404, the same answer for both,
+found in a read: it takes no write lock, so it does not wait for an import's transaction.
 Each field written is audited under the token's name in the configuration
 (``api_token #1``, ``[[tokens]] #2``; never the token): :mod:`cdrapi.store.annotations`.
 """

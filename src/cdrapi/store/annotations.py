@@ -157,9 +157,12 @@ def annotate(
     every record whose ``selector`` column equals ``key`` and that ``scope`` (filters a
     scoped token's answers are narrowed with) keeps, audited as ``who``; one transaction.
 
-    Nothing is written when no record or more than :data:`MAX_RECORDS` match. Raises
-    :class:`InvalidValue` for a value :func:`check_value` refuses, :class:`StoreError`
-    when the database fails.
+    Nothing is written when no record or more than :data:`MAX_RECORDS` match. The records
+    are looked for in a read first, so a call that is not there (or not in ``scope``) is
+    answered without waiting for the write lock; the write then finds them again in its
+    own transaction, so a call deleted or changed in between is annotated as it is then
+    (or not at all). Raises :class:`InvalidValue` for a value :func:`check_value`
+    refuses, :class:`StoreError` when the database fails.
     """
     if selector not in SELECTORS or not values or set(values) - set(FIELDS):
         raise ValueError(f"bad annotation: {selector!r}, {sorted(values)!r}")
@@ -170,8 +173,12 @@ def annotate(
     if scope is not None:
         where += where_clauses(scope, engine.dialect.name)
     try:
+        with engine.connect() as conn:  # a read: no write lock for a call that is not there
+            seen = len(conn.execute(select(calls.c.id).where(*where).limit(MAX_RECORDS + 1)).all())
+        if not seen or seen > MAX_RECORDS:
+            return Annotation(seen)
         with writing(engine, "annotating calls") as conn:
-            found = conn.execute(
+            found = conn.execute(  # again: the call may have changed since the read
                 select(calls.c.id, *(calls.c[name] for name in names))
                 .where(*where)
                 .order_by(calls.c.id)
