@@ -547,6 +547,12 @@ class Collected:
     def call(self, cdrs: list[tuple[str, ...]], cel: list[Any], log: list[Any]) -> None:
         self.calls.append((cdrs, cel, log))
 
+    def day(self, midnight: str, epoch: int) -> None:
+        pass
+
+    def end(self) -> None:
+        pass
+
 
 def test_ivr_paths_transfers_and_monitor_files_are_read_from_cel(
     demo: sqlite3.Connection,

@@ -4,11 +4,16 @@ With ``--recordings-dir``, the recordings of the last ``--audio-days`` days also
 playable audio there (:mod:`cdrapi.demo.audio`): serve with the same ``recordings_dir``
 and the call view's player plays them. The directory is never taken from the settings:
 a demo must not write into a real PBX's recordings.
+
+With ``--write-files DIR``, the demo's PBX files are written there too, as Asterisk
+writes them (:mod:`cdrapi.demo.files`: ``Master.csv``, ``cel.csv``, ``queue_log`` and
+the ``cdrapi.toml`` of the demo's directory), for trying ``cdrapi ingest`` on them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 import time
 from pathlib import Path
 
@@ -45,6 +50,13 @@ __all__ = ["demo"]
     show_default=True,
     help="Days, up to the last, whose recordings get audio (with --recordings-dir).",
 )
+@click.option(
+    "--write-files",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also write the PBX's files of these calls here, as Asterisk writes them "
+    "(Master.csv, cel.csv, queue_log, and cdrapi.toml with the demo's directory).",
+)
 @config_option
 def demo(
     db: str | None,
@@ -54,17 +66,20 @@ def demo(
     end: dt.datetime | None,
     recordings_dir: Path | None,
     audio_days: int,
+    write_files: Path | None,
     config: str | None,
 ) -> None:
     """Fill a database with realistic synthetic PBX traffic (deterministic for a seed)."""
     from cdrapi.demo import generate
+    from cdrapi.demo.files import FILES, PbxFiles
 
     chosen = settings(config, db=db)
     started = time.perf_counter()
-    with clean_errors(*STORE_ERRORS):
+    with clean_errors(*STORE_ERRORS, OSError):
+        pbx = PbxFiles(write_files) if write_files is not None else None
         engine = connect(chosen.db)
         summary = generate(
-            engine, calls=calls, days=days, seed=seed, end=end.date() if end else None
+            engine, calls=calls, days=days, seed=seed, end=end.date() if end else None, pbx=pbx
         )
     elapsed = time.perf_counter() - started
     rate = summary.calls / elapsed if elapsed else 0.0
@@ -72,6 +87,16 @@ def demo(
         f"Wrote {summary.calls:,} calls ({summary.start} .. {summary.end}) to "
         f"{chosen.db} in {elapsed:.1f}s ({rate:,.0f} calls/s)"
     )
+    if write_files is not None:
+        where = {what: shlex.quote(str(write_files / name)) for what, name in FILES.items()}
+        click.echo(
+            f"Wrote the PBX's files of those calls under {write_files}: "
+            f"{', '.join(FILES.values())}. Try them on a new store:\n"
+            f"  cdrapi ingest csv {where['cdr']} --config {where['config']} --db sqlite:///try.db\n"
+            f"  cdrapi ingest queue-log {where['queue_log']} --config {where['config']} "
+            "--db sqlite:///try.db\n"
+            f"  cdrapi ingest cel {where['cel']} --config {where['config']} --db sqlite:///try.db"
+        )
     if recordings_dir is not None:
         from cdrapi.demo.audio import write_recordings
 

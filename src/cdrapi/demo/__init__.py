@@ -24,14 +24,16 @@ tuples, and the store is bulk loaded with its indexes built once at the end.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import islice
+from functools import partial
 
 from sqlalchemy import Engine, func, select
 
 from cdrapi.demo import directory
-from cdrapi.demo.records import DEMO_COLUMNS, Row, records
+from cdrapi.demo.days import in_order
+from cdrapi.demo.records import DEMO_COLUMNS, Pbx, Row, made, records
 from cdrapi.producer import can_fork, produced
 from cdrapi.store.bulk import bulk_load
 from cdrapi.store.calls import insert_call_rows
@@ -57,22 +59,31 @@ class DemoSummary:
     trunks: int
 
 
-# From this many calls on (and with a second CPU), a producer process makes the records
+# From this many calls on (and with a second CPU), producer processes make the records
 # while this one inserts them.
-PROCESS_THRESHOLD = 150_000
+PROCESS_THRESHOLD = 20_000
+SHARES = 2  # producer processes, each making every other chunk of calls
+AHEAD = 64  # chunks a producer process may have made and not sent
 BATCH = 25_000  # records per transaction: fewer commits and WAL checkpoints than the default
-CHUNK = 2000  # records a producer process sends at a time
 
 
 def generate(
-    engine: Engine, *, calls: int, days: int = 30, seed: int = 1, end: dt.date | None = None
+    engine: Engine,
+    *,
+    calls: int,
+    days: int = 30,
+    seed: int = 1,
+    end: dt.date | None = None,
+    pbx: Pbx | None = None,
 ) -> DemoSummary:
     """Write the demo directory and ``calls`` records over ``days`` days ending on ``end``.
 
     The same arguments always give the same records. Into an empty ``calls`` table the
     records are bulk loaded (indexes built once at the end); into a non-empty one they are
     appended through the indexes, with ids carrying on from the existing ones. The
-    directory tables are replaced by the demo's.
+    directory tables are replaced by the demo's. ``pbx`` also gets each call's CDRs, CEL
+    events and queue_log lines (:class:`cdrapi.demo.files.PbxFiles` writes them as
+    Asterisk does), in the process that makes them.
     """
     if calls < 0 or days < 1:
         raise ValueError("calls must be >= 0 and days >= 1")
@@ -83,10 +94,18 @@ def generate(
     top = select(func.max(calls_table.c.id))
     with engine.connect() as conn:
         before = conn.execute(top).scalar()
-    with bulk_load(engine):
-        producer = calls >= PROCESS_THRESHOLD and can_fork()
-        records = _stream(seed, calls, dates, producer)
-        written = insert_call_rows(engine, DEMO_COLUMNS, records, batch_size=BATCH)
+    # Inserting makes no reference cycles worth collecting, and the collector's passes
+    # over the rows cost this process a quarter of its time: off while it inserts.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        with bulk_load(engine):
+            producer = calls >= PROCESS_THRESHOLD and can_fork()
+            records = _stream(seed, calls, dates, producer, pbx)
+            written = insert_call_rows(engine, DEMO_COLUMNS, records, batch_size=BATCH)
+    finally:
+        if collecting:
+            gc.enable()
     with engine.connect() as conn:
         first, last_id = conn.execute(
             select(func.min(calls_table.c.id), func.max(calls_table.c.id)).where(
@@ -97,23 +116,27 @@ def generate(
     return DemoSummary(written, dates[0], last, first, last_id, **counts)
 
 
-def _batches(seed: int, calls: int, dates: list[dt.date]) -> Iterator[list[Row]]:
-    """The records of :func:`~cdrapi.demo.records.records`, :data:`CHUNK` at a time."""
-    made = records(seed, calls, dates)
-    while batch := list(islice(made, CHUNK)):
-        yield batch
+def _stream(
+    seed: int, calls: int, dates: list[dt.date], producer: bool, pbx: Pbx | None = None
+) -> Iterator[Row]:
+    """The records of :func:`~cdrapi.demo.records.records`, made here or by producer processes.
 
-
-def _stream(seed: int, calls: int, dates: list[dt.date], producer: bool) -> Iterator[Row]:
-    """The records of :func:`~cdrapi.demo.records.records`, made here or by a producer process.
-
-    Making records and inserting them each keep a core busy, so for big runs a second
-    process makes them (:func:`cdrapi.producer.produced`: it needs nothing but this
-    module's pure functions) while this one inserts; the records are the same either way.
+    Making and deriving the calls costs several times what inserting them does, so for
+    big runs two producer processes (:func:`cdrapi.producer.produced`: they need nothing
+    but this module's pure functions) each make and derive every other chunk of calls
+    (:func:`~cdrapi.demo.records.made`) while this one puts them in order, marks the
+    recovered calls and inserts them; the records are the same either way. ``pbx`` is
+    the first producer's: it makes the PBX's logs of every call (and derives its own).
     """
     if not producer:
-        yield from records(seed, calls, dates)
-        return
-    made = produced(lambda: _batches(seed, calls, dates), what="demo producer process", ahead=16)
-    for batch in made:
-        yield from batch
+        return records(seed, calls, dates, pbx)
+    shares = [
+        produced(
+            partial(made, seed, calls, dates, None if share else pbx, share, SHARES),
+            what="demo producer process",
+            ahead=AHEAD,
+            collect_cycles=False,
+        )
+        for share in range(SHARES)
+    ]
+    return in_order(shares)

@@ -8,13 +8,13 @@ makes its legs with the day's ``emit`` (:func:`_recorder`): the raw CDR a PBX wr
 by ingestion's own code (:mod:`cdrapi.demo.derivation`), and a day's legs marked missed
 or recovered as an ingestion batch is. Only what no PBX log holds (CRM ids, comments,
 costs, transcriptions) is drawn here. With ``pbx`` given, each call's CDRs, CEL events
-and queue_log lines are handed to it too (``cdrapi demo --write-files``).
+and queue_log lines are handed to it too (``cdrapi demo --write-files``:
+:mod:`cdrapi.demo.files`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Iterator
 from itertools import count
@@ -22,7 +22,8 @@ from operator import itemgetter
 from random import Random
 from typing import Any, Protocol
 
-from cdrapi.demo.derivation import EXTRA_COLUMNS, Derivation
+from cdrapi.demo.days import DEMO_COLUMNS, Row, in_order
+from cdrapi.demo.derivation import Derivation
 from cdrapi.demo.events import Cel, Leg, QueueEvent, dial_events, ivr_events, queue_events
 from cdrapi.demo.shape import (
     COMMENTS,
@@ -34,22 +35,15 @@ from cdrapi.demo.shape import (
     Tables,
     draw_tables,
 )
-from cdrapi.ingest.recovery import Recovery
-from cdrapi.ingest.row import KEY, RECOVERED, ROW_FIELDS
 
-__all__ = ["DEMO_COLUMNS", "Pbx", "Row", "records"]
-
-Row = tuple[Any, ...]
+__all__ = ["DEMO_COLUMNS", "SHARE_CALLS", "Pbx", "Row", "made", "records"]
 
 # Legs (records) by what they are: 0 customer to reception, 1 outbound, 2 internal,
 # 3 customer through a queue, 4 customer after a transfer.
 CONTEXTS = ("from-pstn", "from-internal", "from-internal", "ext-queues", "from-internal-xfer")
 APPS = ("Dial", "Dial", "Dial", "Queue", "Dial")
-#: The columns of a record's tuple: the derived row's but ``source_key`` (demo calls are
-#: not ingested ones: ``cdrapi ingest`` never matches them), then the queue_log's, the
-#: CEL's and what no PBX log holds (:data:`cdrapi.demo.derivation.EXTRA_COLUMNS`).
-DEMO_COLUMNS = (*ROW_FIELDS[1:], *EXTRA_COLUMNS)
-_TIME = itemgetter(ROW_FIELDS.index("time"))
+#: Calls in a chunk that :func:`made` deals to one of several processes.
+SHARE_CALLS = 200
 _EXTRAS = (None, None, 0, None, 0, None, None, None)  # the queue_log's and CEL's, unset
 
 #: Appends one leg to the call being made and returns its uniqueid (see :func:`_recorder`).
@@ -62,68 +56,94 @@ class Pbx(Protocol):
     def call(self, cdrs: list[tuple[str, ...]], cel: list[Cel], log: list[QueueEvent]) -> None:
         """One call's CDRs, CEL events (time order) and queue_log lines."""
 
+    def day(self, midnight: str, epoch: int) -> None:
+        """The end of a day's calls: its legs that start from ``midnight``
+        (``"YYYY-MM-DD "``, local time; ``epoch`` in UTC seconds) on are the next day's."""
+
+    def end(self) -> None:
+        """The last call is made."""
+
 
 def records(seed: int, calls: int, dates: list[dt.date], pbx: Pbx | None = None) -> Iterator[Row]:
     """Yield ``calls`` records over ``dates`` in time order, as tuples of ``DEMO_COLUMNS``.
 
+    The calls are made by :func:`made` and handed out day by day by
+    :func:`cdrapi.demo.days.in_order` (which marks the missed calls recovered).
+    """
+    return in_order([made(seed, calls, dates, pbx)])
+
+
+def made(
+    seed: int,
+    calls: int,
+    dates: list[dt.date],
+    pbx: Pbx | None = None,
+    share: int = 0,
+    shares: int = 1,
+) -> Iterator[list[Row] | str]:
+    """The derived rows of the calls this process makes (its ``share`` of ``shares``),
+    in the order they are made, a chunk (a list) at a time; after each day's, the
+    midnight that ends it (``"YYYY-MM-DD "``, a str).
+
     The steps: the run's tables (:func:`~cdrapi.demo.shape.draw_tables`), then day by
     day the day's events (:func:`_day`, each making its legs with the day's
-    :func:`_recorder`); a day's records are handed out once the next day is made: whether
-    its missed calls were recovered depends on the next 24 hours
-    (:class:`~cdrapi.ingest.recovery.Recovery` sees each day as a batch), and its legs
-    that started after midnight belong to the next day.
+    :func:`_recorder`). With several ``shares``, each process draws every call (the
+    draws are cheap, and they decide all that comes after) but makes and derives only
+    its own: the calls of each day are dealt in chunks of :data:`SHARE_CALLS`, chunk
+    ``n`` (counted over the run) to share ``n % shares``. The rows are derived but not
+    yet marked recovered (:func:`cdrapi.demo.days.in_order` does that, over all shares).
     """
     rnd = Random(seed)
     tables = draw_tables(rnd, calls, dates)
     seqs, chans = count(101), count(17)
-    derivation, recovery = Derivation(), Recovery(24, in_store=False)
+    derivation = Derivation()
     pending: deque[int] = deque()  # customers who will call back or be called back
-    previous: list[Row] | None = None
-    for d in range(len(dates) + 1):
-        out: list[Row] = []  # this day's records, in the order they were made
-        if d < len(dates):
-            emit, done = _recorder(tables, rnd, d, out, seqs, chans, derivation, pbx)
-            _day(tables, rnd, d, dates[d], emit, done, pending)
-        if previous is not None:  # the previous day is complete now that this one exists
-            _recover(recovery, previous, out)
-            out.extend(_after(previous, tables.prefix[d]))  # legs that started after midnight
-            yield from _stored(previous)
-        else:
-            _recover(recovery, [], out)
-        previous = out
-    yield from _stored(previous or [])
+    dealt = _Deal(share, shares)
+    for d, date in enumerate(dates):
+        out: list[Row] = []  # this day's rows, in the order they were made
+        dealt.day(out)
+        emit, done = _recorder(tables, rnd, d, out, seqs, chans, derivation, pbx, dealt.mine)
+        _day(tables, rnd, d, date, emit, done, pending)
+        if pbx is not None:
+            pbx.day(tables.prefix[d + 1], tables.epoch[d + 1])
+        yield from dealt.chunks()
+        yield tables.prefix[d + 1]
+    if pbx is not None:
+        pbx.end()
 
 
-def _stored(rows: list[Row]) -> Iterator[Row]:
-    """The records of derived rows: without their ``source_key``."""
-    for row in rows:
-        yield row[1:]
+class _Deal:
+    """Which calls a share makes: chunks of :data:`SHARE_CALLS` calls of a day, dealt
+    in turn (see :func:`made`); each day, the share's rows chunk by chunk."""
 
+    def __init__(self, share: int, shares: int) -> None:
+        if not 0 <= share < shares:
+            raise ValueError("share must be in 0 .. shares - 1")
+        self.share, self.shares = share, shares
+        self.size = SHARE_CALLS if shares > 1 else 1 << 62
+        self.chunk = -1  # the run's chunk the call being made is in
+        self.left = 0  # calls left in it
+        self.out: list[Row] = []  # this share's rows of the day
+        self.starts: list[int] = []  # where its chunks start in them
 
-def _recover(recovery: Recovery, previous: list[Row], rows: list[Row]) -> None:
-    """Track a day's ``rows`` as ingestion tracks a batch (in place), and mark the
-    ``previous`` day's legs they recovered or found to be legs of an answered call."""
-    cleared: list[str] = []
-    found = recovery.track(rows, None, cleared)
-    if not found and not cleared:
-        return
-    where = {row[KEY]: i for i, row in enumerate(previous) if row[RECOVERED] == 0}
-    for key in found:
-        i = where.get(key)
-        if i is not None:
-            row = previous[i]
-            previous[i] = (*row[:RECOVERED], 1, *row[RECOVERED + 1 :])
-    if cleared:
-        raise AssertionError("a call's legs are all made the same day")
+    def day(self, out: list[Row]) -> None:
+        """A new day, whose rows go to ``out``: a new chunk."""
+        self.out, self.starts, self.left = out, [], 0
 
+    def mine(self) -> bool:
+        """Whether the call about to be made is this share's (asked once a call)."""
+        if not self.left:
+            self.chunk, self.left = self.chunk + 1, self.size
+            if self.chunk % self.shares == self.share:
+                self.starts.append(len(self.out))
+        self.left -= 1
+        return self.chunk % self.shares == self.share
 
-def _after(rows: list[Row], midnight: str) -> list[Row]:
-    """Sort a day's ``rows`` by time, and cut off and return those from ``midnight`` on."""
-    rows.sort(key=_TIME)
-    cut = bisect_left(rows, midnight, key=_TIME)
-    after = rows[cut:]
-    del rows[cut:]
-    return after
+    def chunks(self) -> Iterator[list[Row]]:
+        """The day's rows of this share, chunk by chunk (when the day is made)."""
+        out, starts = self.out, self.starts
+        for n, start in enumerate(starts):
+            yield out[start : starts[n + 1] if n + 1 < len(starts) else len(out)]
 
 
 def _day(
@@ -255,10 +275,16 @@ def _recorder(
     chans: Iterator[int],
     derivation: Derivation,
     pbx: Pbx | None,
+    mine: Callable[[], bool],
 ) -> tuple[Emit, Callable[[], None]]:
     """The ``emit`` and ``done`` of day ``d``: ``emit`` makes a leg of the call being
     made (its CDR, CEL events and queue_log lines) and returns its uniqueid; ``done``
-    derives the call's legs and appends them to ``out``."""
+    derives the call's legs and appends them to ``out``.
+
+    A call that is not ``mine()`` (another process makes it, see :func:`made`) only
+    draws: ``emit`` takes the same draws and numbers (uniqueids, channels) and makes
+    nothing else, so the calls after it are the same in every process.
+    """
     rand, bits = rnd.random, rnd.getrandbits
     ep = tables.epoch[d]
     numbers, clids, crm, carrier = tables.numbers, tables.clids, tables.crm, tables.carrier
@@ -273,13 +299,38 @@ def _recorder(
     log: dict[str, list[QueueEvent]] = {}
     # the caller's channel (name, uniqueid) and a transfer's target (name, uniqueid)
     state = ["", "", "", ""]
+    # whether this call is made here (derived), and whether its PBX logs are (for pbx)
+    making: list[bool | None] = [None, pbx is not None]
 
     def emit(leg: int, t: int, ring: int, bill: int, st: int, c: int, agent: Any, other: Any,
              route: Any, hold: int = 0, ivr: int = 0, linked: str | None = None,
              seqno: int = 1, xfer: str | None = None, ext: str | None = None) -> str:  # fmt: skip
+        if making[0] is None:  # the call's first leg
+            making[0] = mine()
+        # the draws and numbers, the same whether the call is made here or not
         seq = next(seqs)
         at = ep + t
         uid = f"{at}.{seq}"
+        recorded = monitored = False
+        text = comment = -1
+        if st == 0:
+            recorded = (leg != 2 or c != 0) and rand() < 0.9
+            if recorded:
+                text = bits(3) if rand() < 0.35 else -1
+                monitored = rand() < 0.04
+            comment = bits(3) if rand() < 0.05 else -1
+        new_a = leg != 4 and (leg != 3 or seqno == 1)
+        a_n = next(chans) if new_a else 0
+        b_kept = (leg == 4 and xfer == "attended") or (leg == 2 and linked is not None)
+        b_n = b_seq = 0
+        if not b_kept and (leg in (1, 2) or agent):  # a called channel
+            b_n, b_seq = next(chans), next(seqs)
+        ds, cause = INFO[st][bits(2)]
+        target = None
+        if xfer == "attended" and leg == 3:  # the target's channel, rung by the consultation
+            target = (next(chans), next(seqs))
+        if not making[0] and not making[1]:
+            return uid
         day, s = (d, t) if t < 86400 else (d + 1, t - 86400)
         end = s + ring + bill
         did = ""
@@ -301,31 +352,26 @@ def _recorder(
                 dst, rec, data = did, route[6], route[8]
             else:
                 dst, rec = did if leg == 0 else agent[1], "in"
-        rfile = tid = text = mfile = comment = value = None
-        if st == 0:
-            if rec is not None and rand() < 0.9:
-                rfile = f"{slash[day]}/{rec}-{dst}-{src}-{ymd[day]}-{compact[s]}-{uid}.wav"
-                if rand() < 0.35:
-                    tid, text = f"tr-{seq}", TEXTS[bits(3)]
-                if rand() < 0.04:
-                    mfile = f"ondemand/{slash[day]}/od-{uid}-1.wav"
-            if rand() < 0.05:
-                comment = COMMENTS[bits(3)]
-            if leg == 1:
-                value = costs[(bill + 59) // 60]
+        rfile = tid = words = mfile = None
+        if recorded:
+            rfile = f"{slash[day]}/{rec}-{dst}-{src}-{ymd[day]}-{compact[s]}-{uid}.wav"
+            if text >= 0:
+                tid, words = f"tr-{seq}", TEXTS[text]
+            if monitored:
+                mfile = f"ondemand/{slash[day]}/od-{uid}-1.wav"
         # the PBX's channels: the caller's carries on after a transfer (leg 4)
-        if leg == 4 or (leg == 3 and seqno > 1):
-            a, a_uid = state[0], state[1]
-        else:
-            a, a_uid = f"{chan}-{next(chans):08x}", uid
+        if new_a:
+            a, a_uid = f"{chan}-{a_n:08x}", uid
             if leg != 2 or linked is None:
                 state[0], state[1] = a, a_uid
-        if (leg == 4 and xfer == "attended") or (leg == 2 and linked is not None):
-            b, b_uid = state[2], state[3]  # the consultation's target, then the caller's
         else:
-            b = f"{dchan}-{next(chans):08x}" if dchan else ""
-            b_uid = f"{at}.{next(seqs)}" if dchan else ""
-        ds, cause = INFO[st][bits(2)]
+            a, a_uid = state[0], state[1]
+        if b_kept:
+            b, b_uid = state[2], state[3]  # the consultation's target, then the caller's
+        elif b_n:
+            b, b_uid = f"{dchan}-{b_n:08x}", f"{at}.{b_seq}"
+        else:
+            b = b_uid = ""
         cdr = (
             proj[3], src, dst, CONTEXTS[leg], clid, a, b, APPS[leg], data, prefix[day] + hms[s],
             prefix[day + (s + ring) // 86400] + hms[(s + ring) % 86400] if st == 0 else "",
@@ -334,13 +380,16 @@ def _recorder(
             rfile or "", "", "", ds, cause, "", "", "",
         )  # fmt: skip
         cdrs.append(cdr)
-        legs.append([*row_of(cdr), *_EXTRAS, cust, value, comment, ext, ext and "Tichet CRM",
-                     tid, text])  # fmt: skip
+        if making[0]:
+            legs.append([*row_of(cdr), *_EXTRAS, cust,
+                         costs[(bill + 59) // 60] if leg == 1 and st == 0 else None,
+                         COMMENTS[comment] if comment >= 0 else None, ext,
+                         ext and "Tichet CRM", tid, words])  # fmt: skip
         # the CEL events and queue_log lines of the leg
         transfer = None
         if xfer is not None and leg == 3:
-            if xfer == "attended":  # the target's channel, rung by the consultation
-                state[2], state[3] = f"{other[3]}-{next(chans):08x}", f"{at}.{next(seqs)}"
+            if target is not None:
+                state[2], state[3] = f"{other[3]}-{target[0]:08x}", f"{at}.{target[1]}"
                 transfer = (xfer, state[2], linked or uid)
             else:
                 transfer = (xfer, other[1], linked or uid)
@@ -370,17 +419,19 @@ def _recorder(
         return uid
 
     def done() -> None:
-        if pbx is not None:
-            cel.sort(key=_FIRST)
-            pbx.call(list(cdrs), list(cel), [e for events in log.values() for e in events])
-        elif len(legs) > 1:
-            cel.sort(key=_FIRST)
-        complete(legs, cdrs[0][19], cel, log)
-        out.extend(map(tuple, legs))
-        cdrs.clear()
-        legs.clear()
-        cel.clear()
-        log.clear()
+        if making[0] or making[1]:
+            if pbx is not None or len(legs) > 1:
+                cel.sort(key=_FIRST)
+            if pbx is not None:
+                pbx.call(list(cdrs), list(cel), [e for events in log.values() for e in events])
+            if making[0]:
+                complete(legs, cdrs[0][19], cel, log)
+                out.extend(map(tuple, legs))
+            cdrs.clear()
+            legs.clear()
+            cel.clear()
+            log.clear()
+        making[0] = None
 
     return emit, done
 

@@ -1,0 +1,108 @@
+"""The demo's records handed out day by day, in time order, marked recovered.
+
+:func:`in_order` takes the rows one or more processes made
+(:func:`cdrapi.demo.records.made`: each its chunks of every day, then the day's
+midnight) and hands out the records: the chunks of a day put back in the order the
+calls were made, the day tracked by :class:`~cdrapi.ingest.recovery.Recovery` as a
+batch of ``ingest csv`` is (whether its missed calls were recovered depends on the next
+24 hours, so a day is handed out once the next one is made), sorted by time, and its
+legs that started after midnight moved to the next day.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Sequence
+from operator import itemgetter
+from typing import Any
+
+from cdrapi.demo.derivation import EXTRA_COLUMNS
+from cdrapi.ingest.recovery import Recovery
+from cdrapi.ingest.row import KEY, RECOVERED, ROW_FIELDS
+
+__all__ = ["DEMO_COLUMNS", "Row", "in_order"]
+
+Row = tuple[Any, ...]
+
+#: The columns of a record's tuple: the derived row's but ``source_key`` (demo calls are
+#: not ingested ones: ``cdrapi ingest`` never matches them), then the queue_log's, the
+#: CEL's and what no PBX log holds (:data:`cdrapi.demo.derivation.EXTRA_COLUMNS`).
+DEMO_COLUMNS = (*ROW_FIELDS[1:], *EXTRA_COLUMNS)
+_TIME = itemgetter(ROW_FIELDS.index("time"))
+
+
+def in_order(made: Sequence[Iterable[list[Row] | str]]) -> Iterator[Row]:
+    """The records (tuples of :data:`DEMO_COLUMNS`) of the rows ``made`` by each share
+    (see the module's docstring): the run's ``n``-th chunk is share ``n % len(made)``'s."""
+    streams = [iter(stream) for stream in made]
+    try:
+        yield from _days(streams)
+    finally:  # stopped early: the shares' producer processes stop too
+        for stream in streams:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+
+
+def _days(streams: list[Iterator[list[Row] | str]]) -> Iterator[Row]:
+    """:func:`in_order`'s records of the shares' ``streams``."""
+    item: list[Row] | str | None
+    recovery = Recovery(24, in_store=False)
+    previous: list[Row] | None = None
+    midnight = ""  # where the previous day ends
+    chunk = 0
+    while True:
+        out: list[Row] = []  # the day's rows, in the order they were made
+        while isinstance(item := next(streams[chunk % len(streams)], None), list):
+            out.extend(item)
+            chunk += 1
+        if item is None:  # no more days
+            break
+        ends = item
+        for n, stream in enumerate(streams):
+            if n != chunk % len(streams) and next(stream, None) != ends:
+                raise AssertionError("the shares' days are not the same")
+        if previous is not None:  # the previous day is complete now that this one exists
+            _recover(recovery, previous, out)
+            out.extend(_after(previous, midnight))  # legs that started after midnight
+            yield from _stored(previous)
+        else:
+            _recover(recovery, [], out)
+        previous, midnight = out, ends
+    if previous is not None:
+        _recover(recovery, previous, [])
+        after = _after(previous, midnight)
+        yield from _stored(previous)
+        yield from _stored(after)
+
+
+def _stored(rows: list[Row]) -> Iterator[Row]:
+    """The records of derived rows: without their ``source_key``."""
+    for row in rows:
+        yield row[1:]
+
+
+def _recover(recovery: Recovery, previous: list[Row], rows: list[Row]) -> None:
+    """Track a day's ``rows`` as ingestion tracks a batch (in place), and mark the
+    ``previous`` day's legs they recovered or found to be legs of an answered call."""
+    cleared: list[str] = []
+    found = recovery.track(rows, None, cleared)
+    if not found and not cleared:
+        return
+    where = {row[KEY]: i for i, row in enumerate(previous) if row[RECOVERED] == 0}
+    for key in found:
+        i = where.get(key)
+        if i is not None:
+            row = previous[i]
+            previous[i] = (*row[:RECOVERED], 1, *row[RECOVERED + 1 :])
+    if cleared:
+        raise AssertionError("a call's legs are all made the same day")
+
+
+def _after(rows: list[Row], midnight: str) -> list[Row]:
+    """Sort a day's ``rows`` by time, and cut off and return those from ``midnight`` on."""
+    rows.sort(key=_TIME)
+    cut = bisect_left(rows, midnight, key=_TIME)
+    after = rows[cut:]
+    del rows[cut:]
+    return after
