@@ -106,6 +106,10 @@ class Recovery:
         self.in_store = in_store  # whether to look for earlier missed calls in the store
         self._delta = dt.timedelta(seconds=self.window)
         self.missed: dict[str, list[tuple[str, str]]] = {}
+        # (time, key) of missed legs taken out of ``missed`` once recovered: an answered
+        # call need not look at them again, but they are kept in ``done`` as long as the
+        # legs still in ``missed`` of their time are (see _forget_old)
+        self._recovered: list[tuple[str, str]] = []
         self.answered: dict[str, list[str]] = {}
         self.done: set[str] = set()
         self.pending: dict[str, Any] = {}
@@ -128,7 +132,9 @@ class Recovery:
             for n, calls in self.missed.items()
             if (recent := [c for c in calls if c[0] >= horizon])
         }
+        self._recovered = [leg for leg in self._recovered if leg[0] >= horizon]
         kept_keys = {key for calls in self.missed.values() for _, key in calls}
+        kept_keys.update(key for _, key in self._recovered)
         self.done &= kept_keys
 
     def _calls(self, answered: set[str], legs: list[tuple[str, str]]) -> list[str]:
@@ -207,6 +213,7 @@ class Recovery:
         answered_here: set[str] = set()
         call_answered = answered_here.add
         legs_here: list[tuple[str, str]] = []  # (linkedid, key) of unanswered legs
+        recovered_legs = self._recovered
         for i, row in enumerate(rows):
             if row[STATUS] == "ANSWERED":
                 if not row[DSTCHANNEL] and row[CHANNEL]:
@@ -231,10 +238,18 @@ class Recovery:
                     callbacks.append((number, self._shift(when, -1), when))
                 if missed:
                     lo = bisect_left(missed, (self._shift(when, -1), ""))
-                    for _, key in missed[lo : bisect_left(missed, (when, ""))]:
-                        if key not in done:
-                            done.add(key)
-                            found.append(key)
+                    hi = bisect_left(missed, (when, ""), lo)
+                    if lo < hi:
+                        legs = missed[lo:hi]
+                        for _, key in legs:
+                            if key not in done:
+                                done.add(key)
+                                found.append(key)
+                        # every one of them is done now: out of the number's list, so that
+                        # its next answered calls do not walk them again (a number's
+                        # missed legs would be walked once per answer in their window)
+                        del missed[lo:hi]
+                        recovered_legs.extend(legs)
             elif row[RECOVERED] == 0:  # an unanswered inbound leg
                 key = row[KEY]
                 here[key] = i
@@ -246,7 +261,7 @@ class Recovery:
                 missed = missed_of.get(number)
                 if missed is None:
                     missed_of[number] = [(when, key)]
-                elif (when, key) >= missed[-1]:
+                elif not missed or (when, key) >= missed[-1]:
                     missed.append((when, key))
                 else:
                     insort(missed, (when, key))
