@@ -34,10 +34,13 @@ def test_a_seeded_demo_makes_the_records_it_made_before() -> None:
 
 
 def test_any_number_of_shares_makes_the_same_records() -> None:
-    alone = list(records(5, 3000, DATES))
-    for shares in (2, 3):
-        split = list(in_order([made(5, 3000, DATES, None, s, shares) for s in range(shares)]))
-        assert split == alone, shares
+    """Also with chunks that go on past a day's end (fewer calls a day than a chunk)."""
+    long = [END - dt.timedelta(days=39 - i) for i in range(40)]
+    for calls, dates in ((3000, DATES), (1500, long)):
+        alone = list(records(5, calls, dates))
+        for shares in (2, 3):
+            parts = [made(5, calls, dates, None, s, shares) for s in range(shares)]
+            assert list(in_order(parts)) == alone, (calls, shares)
     assert digest(_stream(5, 3000, DATES, True)) == PINNED  # two producer processes
 
 
@@ -49,7 +52,7 @@ def test_each_share_derives_only_its_chunks_of_calls() -> None:
     keys = [{row[0] for row in share} for share in rows]
     assert not keys[0] & keys[1]
     assert len(keys[0]) + len(keys[1]) == 3000
-    assert all(1000 < len(share) < 2000 for share in keys)
+    assert all(1300 < len(share) < 1700 for share in keys)
     chunks = [[item for item in part if isinstance(item, list)] for part in parts]
     calls = [len({row[2] for row in chunk}) for chunk in chunks[0]]  # linkedids
     assert max(calls) <= SHARE_CALLS and len(chunks[0]) > 4
@@ -57,3 +60,15 @@ def test_each_share_derives_only_its_chunks_of_calls() -> None:
     assert [i for i in parts[0] if isinstance(i, str)] == [
         i for i in parts[1] if isinstance(i, str)
     ]
+
+
+def test_the_shares_get_as_many_calls_whatever_the_calls_a_day() -> None:
+    """Chunks go on past a day's end: with 1.4 chunks of calls a day, the first share
+    does not get each day's full chunk while the second gets the rest."""
+    dates = [END - dt.timedelta(days=13 - i) for i in range(14)]
+    calls = 14 * SHARE_CALLS * 7 // 5
+    made_by = [
+        sum(len(item) for item in made(5, calls, dates, None, s, 2) if isinstance(item, list))
+        for s in range(2)
+    ]
+    assert sum(made_by) == calls and min(made_by) > 0.45 * calls

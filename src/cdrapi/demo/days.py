@@ -17,12 +17,16 @@ from operator import itemgetter
 from typing import Any
 
 from cdrapi.demo.derivation import EXTRA_COLUMNS
+from cdrapi.demo.shape import SHARE_CALLS
 from cdrapi.ingest.recovery import Recovery
 from cdrapi.ingest.row import KEY, RECOVERED, ROW_FIELDS
 
-__all__ = ["DEMO_COLUMNS", "Row", "in_order"]
+__all__ = ["DEMO_COLUMNS", "DayEnd", "Row", "in_order"]
 
 Row = tuple[Any, ...]
+#: The end of a day's rows: the midnight that ends the day (``"YYYY-MM-DD "``) and the
+#: calls of the run made by then.
+DayEnd = tuple[str, int]
 
 #: The columns of a record's tuple: the derived row's but ``source_key`` (demo calls are
 #: not ingested ones: ``cdrapi ingest`` never matches them), then the queue_log's, the
@@ -31,9 +35,10 @@ DEMO_COLUMNS = (*ROW_FIELDS[1:], *EXTRA_COLUMNS)
 _TIME = itemgetter(ROW_FIELDS.index("time"))
 
 
-def in_order(made: Sequence[Iterable[list[Row] | str]]) -> Iterator[Row]:
+def in_order(made: Sequence[Iterable[list[Row] | DayEnd]]) -> Iterator[Row]:
     """The records (tuples of :data:`DEMO_COLUMNS`) of the rows ``made`` by each share
-    (see the module's docstring): the run's ``n``-th chunk is share ``n % len(made)``'s."""
+    (see the module's docstring): the run's chunk ``n`` (its calls from ``n *
+    SHARE_CALLS`` on) is share ``n % len(made)``'s."""
     streams = [iter(stream) for stream in made]
     try:
         yield from _days(streams)
@@ -44,9 +49,9 @@ def in_order(made: Sequence[Iterable[list[Row] | str]]) -> Iterator[Row]:
                 close()
 
 
-def _days(streams: list[Iterator[list[Row] | str]]) -> Iterator[Row]:
+def _days(streams: list[Iterator[list[Row] | DayEnd]]) -> Iterator[Row]:
     """:func:`in_order`'s records of the shares' ``streams``."""
-    item: list[Row] | str | None
+    item: list[Row] | DayEnd | None
     recovery = Recovery(24, in_store=False)
     previous: list[Row] | None = None
     midnight = ""  # where the previous day ends
@@ -58,10 +63,11 @@ def _days(streams: list[Iterator[list[Row] | str]]) -> Iterator[Row]:
             chunk += 1
         if item is None:  # no more days
             break
-        ends = item
         for n, stream in enumerate(streams):
-            if n != chunk % len(streams) and next(stream, None) != ends:
+            if n != chunk % len(streams) and next(stream, None) != item:
                 raise AssertionError("the shares' days are not the same")
+        ends, calls = item
+        chunk = calls // SHARE_CALLS  # the next day's first call's (a chunk may go on)
         if previous is not None:  # the previous day is complete now that this one exists
             _recover(recovery, previous, out)
             out.extend(_after(previous, midnight))  # legs that started after midnight

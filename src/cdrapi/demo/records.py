@@ -22,7 +22,7 @@ from operator import itemgetter
 from random import Random
 from typing import Any, Protocol
 
-from cdrapi.demo.days import DEMO_COLUMNS, Row, in_order
+from cdrapi.demo.days import DEMO_COLUMNS, DayEnd, Row, in_order
 from cdrapi.demo.derivation import Derivation
 from cdrapi.demo.events import Cel, Leg, QueueEvent, dial_events, ivr_events, queue_events
 from cdrapi.demo.shape import (
@@ -30,6 +30,7 @@ from cdrapi.demo.shape import (
     HOLIDAYS,
     INFO,
     LEGS,
+    SHARE_CALLS,
     STATUSES,
     TEXTS,
     Tables,
@@ -42,8 +43,6 @@ __all__ = ["DEMO_COLUMNS", "SHARE_CALLS", "Pbx", "Row", "made", "records"]
 # 3 customer through a queue, 4 customer after a transfer.
 CONTEXTS = ("from-pstn", "from-internal", "from-internal", "ext-queues", "from-internal-xfer")
 APPS = ("Dial", "Dial", "Dial", "Queue", "Dial")
-#: Calls in a chunk that :func:`made` deals to one of several processes.
-SHARE_CALLS = 200
 _EXTRAS = (None, None, 0, None, 0, None, None, None)  # the queue_log's and CEL's, unset
 
 #: Appends one leg to the call being made and returns its uniqueid (see :func:`_recorder`).
@@ -80,17 +79,18 @@ def made(
     pbx: Pbx | None = None,
     share: int = 0,
     shares: int = 1,
-) -> Iterator[list[Row] | str]:
+) -> Iterator[list[Row] | DayEnd]:
     """The derived rows of the calls this process makes (its ``share`` of ``shares``),
     in the order they are made, a chunk (a list) at a time; after each day's, the
-    midnight that ends it (``"YYYY-MM-DD "``, a str).
+    :data:`~cdrapi.demo.days.DayEnd`: the midnight that ends it (``"YYYY-MM-DD "``)
+    and the calls made so far.
 
     The steps: the run's tables (:func:`~cdrapi.demo.shape.draw_tables`), then day by
     day the day's events (:func:`_day`, each making its legs with the day's
     :func:`_recorder`). With several ``shares``, each process draws every call (the
     draws are cheap, and they decide all that comes after) but makes and derives only
-    its own: the calls of each day are dealt in chunks of :data:`SHARE_CALLS`, chunk
-    ``n`` (counted over the run) to share ``n % shares``. The rows are derived but not
+    its own: the run's calls are dealt in chunks of :data:`SHARE_CALLS`, chunk ``n`` to
+    share ``n % shares``. The rows are derived but not
     yet marked recovered (:func:`cdrapi.demo.days.in_order` does that, over all shares).
     """
     rnd = Random(seed)
@@ -107,37 +107,39 @@ def made(
         if pbx is not None:
             pbx.day(tables.prefix[d + 1], tables.epoch[d + 1])
         yield from dealt.chunks()
-        yield tables.prefix[d + 1]
+        yield tables.prefix[d + 1], dealt.calls
     if pbx is not None:
         pbx.end()
 
 
 class _Deal:
-    """Which calls a share makes: chunks of :data:`SHARE_CALLS` calls of a day, dealt
-    in turn (see :func:`made`); each day, the share's rows chunk by chunk."""
+    """Which calls a share makes: the run's calls in chunks of :data:`SHARE_CALLS`,
+    dealt in turn (see :func:`made`); each day, the share's rows chunk by chunk (a
+    chunk that goes on past a day's end is a part of each day)."""
 
     def __init__(self, share: int, shares: int) -> None:
         if not 0 <= share < shares:
             raise ValueError("share must be in 0 .. shares - 1")
         self.share, self.shares = share, shares
-        self.size = SHARE_CALLS if shares > 1 else 1 << 62
-        self.chunk = -1  # the run's chunk the call being made is in
-        self.left = 0  # calls left in it
+        self.calls = 0  # calls made (or drawn) so far in the run
         self.out: list[Row] = []  # this share's rows of the day
         self.starts: list[int] = []  # where its chunks start in them
+        self.started = -1  # the last chunk of the day started in them
 
     def day(self, out: list[Row]) -> None:
-        """A new day, whose rows go to ``out``: a new chunk."""
-        self.out, self.starts, self.left = out, [], 0
+        """A new day, whose rows go to ``out``."""
+        self.out, self.starts, self.started = out, [], -1
 
     def mine(self) -> bool:
         """Whether the call about to be made is this share's (asked once a call)."""
-        if not self.left:
-            self.chunk, self.left = self.chunk + 1, self.size
-            if self.chunk % self.shares == self.share:
-                self.starts.append(len(self.out))
-        self.left -= 1
-        return self.chunk % self.shares == self.share
+        chunk = self.calls // SHARE_CALLS
+        self.calls += 1
+        if chunk % self.shares != self.share:
+            return False
+        if chunk != self.started:
+            self.starts.append(len(self.out))
+            self.started = chunk
+        return True
 
     def chunks(self) -> Iterator[list[Row]]:
         """The day's rows of this share, chunk by chunk (when the day is made)."""

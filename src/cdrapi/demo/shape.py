@@ -20,8 +20,8 @@ from cdrapi.demo.directory import FIRST, LAST, PROJECTS, QUEUES, ROUTES, TRUNKS,
 
 __all__ = [
     "COMMENTS", "HOLIDAYS", "INFO", "KIND_WEIGHTS", "LEGS", "PREFIXES", "PUBLIC_URL",
-    "STATUSES", "TEXTS", "WEEKDAY_HOURS", "WEEKEND_HOURS", "Agent", "Route", "Tables",
-    "draw_tables",
+    "SHARE_CALLS", "STATUSES", "TEXTS", "WEEKDAY_HOURS", "WEEKEND_HOURS", "Agent", "Route",
+    "Tables", "draw_tables",
 ]  # fmt: skip
 
 
@@ -62,6 +62,9 @@ KIND_WEIGHTS = (440, 50, 40, 15, 50, 300, 105)
 LEGS = (1, 2, 2, 3, 1, 1, 1)
 PREFIXES = words("072 073 074 075 076 077 078 021 031 0264 0232 0256 0268 0241 0364")
 PUBLIC_URL = "https://pbx.demo.cdrapi.ro"  # where the demo's recordings are served
+#: Calls in a chunk that :func:`cdrapi.demo.records.made` deals to one of several
+#: processes (a few hundred: the processes' work evens out within a day).
+SHARE_CALLS = 200
 
 
 def _table(weights: Sequence[float], values: Sequence[Any], bits: int) -> list[Any]:
