@@ -108,3 +108,24 @@ def test_every_row_read_is_a_line_once(freepbx: tuple[str, Engine], store: Engin
     third = ingest_db(store, url, options)
     assert (third.lines, third.stored, third.duplicates, third.rejected) == (2, 1, 1, 0)
     assert len(rows(store, "id")) == 3
+
+
+def test_a_row_whose_time_is_not_a_time_does_not_move_the_position(
+    store: Engine, tmp_path: Path
+) -> None:
+    """A text time column holding ``garbage`` (it sorts after every digit): the row is
+    rejected, and the next run still finds the calls written after it."""
+    url = f"sqlite:///{tmp_path / 'master.db'}"
+    pbx = create_engine(url)
+    with pbx.begin() as conn:
+        conn.execute(text(SQLITE))
+        insert_cdrs(conn, [cdr_row(1, "2024-03-14 10:00:00"), cdr_row(2, "garbage")])
+    options = IngestRun(Settings(timezone="UTC"))
+    first = ingest_db(store, url, options)
+    assert (first.stored, first.rejected) == (1, 1)
+    with pbx.begin() as conn:
+        insert_cdrs(conn, [cdr_row(3, "2024-03-14 11:00:00")])
+    again = ingest_db(store, url, options)
+    assert (again.stored, again.rejected) == (1, 0)  # the bad row is not rejected twice
+    assert rows(store, "uniqueid") == [("1710400000.1",), ("1710400000.3",)]
+    pbx.dispose()

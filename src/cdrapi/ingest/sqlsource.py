@@ -179,7 +179,11 @@ def _read(
                     copies += 1
                 elif not rows.take(item, number, batch) or not rows.keys_in_store:
                     window.hold(key)
-                if mark is not None and (watermark is None or mark > watermark):
+                if (
+                    mark is not None
+                    and (watermark is None or mark > watermark)
+                    and clock.epoch(mark) is not None
+                ):  # a time that is no time (``garbage`` sorts after digits) moves nothing
                     watermark = mark
                 if batch.lines >= BATCH:
                     if watermark is not None:  # keep the window (and checkpoint) small
