@@ -10,7 +10,8 @@ from typing import Any
 
 from cdrapi.demo import _stream
 from cdrapi.demo.days import in_order
-from cdrapi.demo.records import SHARE_CALLS, made, records
+from cdrapi.demo.records import made, records
+from cdrapi.demo.shape import SHARE_CALLS
 
 END = dt.date(2024, 3, 31)
 DATES = [END - dt.timedelta(days=3 - i) for i in range(4)]

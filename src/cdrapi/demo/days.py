@@ -1,4 +1,8 @@
-"""The demo's records handed out day by day, in time order, marked recovered.
+"""The demo's calls dealt between processes, and their records handed out day by day,
+in time order, marked recovered.
+
+:class:`Deal` says which calls a process makes (its share of the run's chunks of
+:data:`~cdrapi.demo.shape.SHARE_CALLS` calls), and cuts its rows of each day into chunks.
 
 :func:`in_order` takes the rows one or more processes made
 (:func:`cdrapi.demo.records.made`: each its chunks of every day, then the day's
@@ -21,7 +25,7 @@ from cdrapi.demo.shape import SHARE_CALLS
 from cdrapi.ingest.recovery import Recovery
 from cdrapi.ingest.row import KEY, RECOVERED, ROW_FIELDS
 
-__all__ = ["DEMO_COLUMNS", "DayEnd", "Row", "in_order"]
+__all__ = ["DEMO_COLUMNS", "DayEnd", "Deal", "Row", "in_order"]
 
 Row = tuple[Any, ...]
 #: The end of a day's rows: the midnight that ends the day (``"YYYY-MM-DD "``) and the
@@ -112,3 +116,39 @@ def _after(rows: list[Row], midnight: str) -> list[Row]:
     after = rows[cut:]
     del rows[cut:]
     return after
+
+
+class Deal:
+    """Which calls a share makes: the run's calls in chunks of :data:`SHARE_CALLS`,
+    dealt in turn (see :func:`cdrapi.demo.records.made`); each day, the share's rows
+    chunk by chunk (a chunk that goes on past a day's end is a part of each day)."""
+
+    def __init__(self, share: int, shares: int) -> None:
+        if not 0 <= share < shares:
+            raise ValueError("share must be in 0 .. shares - 1")
+        self.share, self.shares = share, shares
+        self.calls = 0  # calls made (or drawn) so far in the run
+        self.out: list[Row] = []  # this share's rows of the day
+        self.starts: list[int] = []  # where its chunks start in them
+        self.started = -1  # the last chunk of the day started in them
+
+    def day(self, out: list[Row]) -> None:
+        """A new day, whose rows go to ``out``."""
+        self.out, self.starts, self.started = out, [], -1
+
+    def mine(self) -> bool:
+        """Whether the call about to be made is this share's (asked once a call)."""
+        chunk = self.calls // SHARE_CALLS
+        self.calls += 1
+        if chunk % self.shares != self.share:
+            return False
+        if chunk != self.started:
+            self.starts.append(len(self.out))
+            self.started = chunk
+        return True
+
+    def chunks(self) -> Iterator[list[Row]]:
+        """The day's rows of this share, chunk by chunk (when the day is made)."""
+        out, starts = self.out, self.starts
+        for n, start in enumerate(starts):
+            yield out[start : starts[n + 1] if n + 1 < len(starts) else len(out)]

@@ -16,16 +16,18 @@ tuple in :data:`cdrapi.ingest.cel_events.Event` order
 ``RINGNOANSWER``, ``COMPLETECALLER``, ``ABANDON``, ``EXITEMPTY``, the transfers).
 
 :class:`Leg` is the PBX's side of one CDR; :func:`dial_events` and :func:`queue_events`
-append its events to the call's lists.
+append its events to the call's lists; a :class:`Pbx` gets each call's logs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 __all__ = [
     "Cel",
     "Leg",
+    "Pbx",
     "QueueEvent",
     "dial_events",
     "hangup_extra",
@@ -60,6 +62,21 @@ def transfer_extra(kind: str, target: str, transferee: str, transferee_uid: str)
         f'"transferee_channel_uniqueid":"{transferee_uid}",'
         f'"transfer_target_channel_name":"{target}"}}'
     )
+
+
+class Pbx(Protocol):
+    """Where the PBX's own logs of each call go, as the demo makes them
+    (:class:`cdrapi.demo.files.PbxFiles` writes them)."""
+
+    def call(self, cdrs: list[tuple[str, ...]], cel: list[Cel], log: list[QueueEvent]) -> None:
+        """One call's CDRs, CEL events (time order) and queue_log lines."""
+
+    def day(self, midnight: str, epoch: int) -> None:
+        """The end of a day's calls: its legs that start from ``midnight``
+        (``"YYYY-MM-DD "``, local time; ``epoch`` in UTC seconds) on are the next day's."""
+
+    def end(self) -> None:
+        """The last call is made."""
 
 
 @dataclass(slots=True)

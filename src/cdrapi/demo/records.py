@@ -1,15 +1,16 @@
-"""The demo's records, made day by day from a run's tables.
+"""The demo's calls, made day by day from a run's tables.
 
-:func:`records` yields them in time order as tuples of :data:`DEMO_COLUMNS`. Each kind
-of event (:func:`_outbound`, :func:`_internal`, :func:`_reception`, :func:`_queued`)
-makes its legs with the day's ``emit`` (:func:`_recorder`): the raw CDR a PBX writes
+:func:`made` makes them in the order they happen, each kind of event (:func:`_outbound`,
+:func:`_internal`, :func:`_reception`, :func:`_queued`) making its legs with the day's
+``emit`` (:func:`_recorder`): the raw CDR a PBX writes
 (:data:`cdrapi.ingest.cdr.CDR_FIELDS`), its CEL events and queue_log lines
 (:mod:`cdrapi.demo.events`); when the call is complete (``done``), its legs are derived
-by ingestion's own code (:mod:`cdrapi.demo.derivation`), and a day's legs marked missed
-or recovered as an ingestion batch is. Only what no PBX log holds (CRM ids, comments,
-costs, transcriptions) is drawn here. With ``pbx`` given, each call's CDRs, CEL events
-and queue_log lines are handed to it too (``cdrapi demo --write-files``:
-:mod:`cdrapi.demo.files`).
+by ingestion's own code (:mod:`cdrapi.demo.derivation`). Only what no PBX log holds (CRM
+ids, comments, costs, transcriptions) is drawn here. Several processes can share the
+work (each makes its share of the calls, and draws all of them); :func:`records` is one
+process making them all, handed out in time order and marked recovered by
+:mod:`cdrapi.demo.days`. With ``pbx`` given, each call's CDRs, CEL events and queue_log
+lines are handed to it too (``cdrapi demo --write-files``: :mod:`cdrapi.demo.files`).
 """
 
 from __future__ import annotations
@@ -20,24 +21,23 @@ from collections.abc import Callable, Iterator
 from itertools import count
 from operator import itemgetter
 from random import Random
-from typing import Any, Protocol
+from typing import Any
 
-from cdrapi.demo.days import DEMO_COLUMNS, DayEnd, Row, in_order
+from cdrapi.demo.days import DEMO_COLUMNS, DayEnd, Deal, Row, in_order
 from cdrapi.demo.derivation import Derivation
-from cdrapi.demo.events import Cel, Leg, QueueEvent, dial_events, ivr_events, queue_events
+from cdrapi.demo.events import Cel, Leg, Pbx, QueueEvent, dial_events, ivr_events, queue_events
 from cdrapi.demo.shape import (
     COMMENTS,
     HOLIDAYS,
     INFO,
     LEGS,
-    SHARE_CALLS,
     STATUSES,
     TEXTS,
     Tables,
     draw_tables,
 )
 
-__all__ = ["DEMO_COLUMNS", "SHARE_CALLS", "Pbx", "Row", "made", "records"]
+__all__ = ["DEMO_COLUMNS", "Pbx", "Row", "made", "records"]
 
 # Legs (records) by what they are: 0 customer to reception, 1 outbound, 2 internal,
 # 3 customer through a queue, 4 customer after a transfer.
@@ -47,20 +47,6 @@ _EXTRAS = (None, None, 0, None, 0, None, None, None)  # the queue_log's and CEL'
 
 #: Appends one leg to the call being made and returns its uniqueid (see :func:`_recorder`).
 Emit = Callable[..., str]
-
-
-class Pbx(Protocol):
-    """Where the PBX's own files of each call go (:mod:`cdrapi.demo.files`)."""
-
-    def call(self, cdrs: list[tuple[str, ...]], cel: list[Cel], log: list[QueueEvent]) -> None:
-        """One call's CDRs, CEL events (time order) and queue_log lines."""
-
-    def day(self, midnight: str, epoch: int) -> None:
-        """The end of a day's calls: its legs that start from ``midnight``
-        (``"YYYY-MM-DD "``, local time; ``epoch`` in UTC seconds) on are the next day's."""
-
-    def end(self) -> None:
-        """The last call is made."""
 
 
 def records(seed: int, calls: int, dates: list[dt.date], pbx: Pbx | None = None) -> Iterator[Row]:
@@ -98,7 +84,7 @@ def made(
     seqs, chans = count(101), count(17)
     derivation = Derivation()
     pending: deque[int] = deque()  # customers who will call back or be called back
-    dealt = _Deal(share, shares)
+    dealt = Deal(share, shares)
     for d, date in enumerate(dates):
         out: list[Row] = []  # this day's rows, in the order they were made
         dealt.day(out)
@@ -110,42 +96,6 @@ def made(
         yield tables.prefix[d + 1], dealt.calls
     if pbx is not None:
         pbx.end()
-
-
-class _Deal:
-    """Which calls a share makes: the run's calls in chunks of :data:`SHARE_CALLS`,
-    dealt in turn (see :func:`made`); each day, the share's rows chunk by chunk (a
-    chunk that goes on past a day's end is a part of each day)."""
-
-    def __init__(self, share: int, shares: int) -> None:
-        if not 0 <= share < shares:
-            raise ValueError("share must be in 0 .. shares - 1")
-        self.share, self.shares = share, shares
-        self.calls = 0  # calls made (or drawn) so far in the run
-        self.out: list[Row] = []  # this share's rows of the day
-        self.starts: list[int] = []  # where its chunks start in them
-        self.started = -1  # the last chunk of the day started in them
-
-    def day(self, out: list[Row]) -> None:
-        """A new day, whose rows go to ``out``."""
-        self.out, self.starts, self.started = out, [], -1
-
-    def mine(self) -> bool:
-        """Whether the call about to be made is this share's (asked once a call)."""
-        chunk = self.calls // SHARE_CALLS
-        self.calls += 1
-        if chunk % self.shares != self.share:
-            return False
-        if chunk != self.started:
-            self.starts.append(len(self.out))
-            self.started = chunk
-        return True
-
-    def chunks(self) -> Iterator[list[Row]]:
-        """The day's rows of this share, chunk by chunk (when the day is made)."""
-        out, starts = self.out, self.starts
-        for n, start in enumerate(starts):
-            yield out[start : starts[n + 1] if n + 1 < len(starts) else len(out)]
 
 
 def _day(

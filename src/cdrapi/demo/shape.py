@@ -195,7 +195,9 @@ def draw_tables(rnd: Random, calls: int, dates: list[dt.date]) -> Tables:
     numbers, clids, crm = _customers(rnd, pool)
     trunk_of = _table((5, 3, 2), [t[2] for t in TRUNKS], 4)
     carrier = [trunk_of[bits(4)] for _ in range(pool)]
-    hms = [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86400)]
+    two = [f"{n:02d}" for n in range(60)]  # the seconds of a day, joined from their parts
+    hms = [hm + sec for hm in [h + ":" + m + ":" for h in two[:24] for m in two] for sec in two]
+    compact = [hm + sec for hm in [h + m for h in two[:24] for m in two] for sec in two]
     span = [*dates, *(dates[-1] + dt.timedelta(days=i) for i in (1, 2))]
     agents = _agents()
     routes = _routes(agents)
@@ -211,7 +213,7 @@ def draw_tables(rnd: Random, calls: int, dates: list[dt.date]) -> Tables:
         carrier=carrier,
         trunk_of=trunk_of,
         hms=hms,
-        compact=[h.replace(":", "") for h in hms],
+        compact=compact,
         prefix=[f"{d.isoformat()} " for d in span],
         slash=[d.strftime("%Y/%m/%d") for d in span],
         ymd=[d.strftime("%Y%m%d") for d in span],
