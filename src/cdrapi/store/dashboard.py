@@ -27,12 +27,14 @@ the legs of a call no leg answered carry it), each once, with how long it has wa
 
 Where the time goes: grouping legs into calls costs SQLite some microseconds a leg (a
 year of a busy PBX is seconds). So a period of whole days is read day by day
-(:mod:`cdrapi.store.dashboard_parts`): each day's figures of a search are kept in
-memory, and read again only when the day's calls changed (:mod:`cdrapi.store.dashboard_marks`:
+(:mod:`cdrapi.store.dashboard_days`, :mod:`cdrapi.store.dashboard_parts`): each day's
+figures of a search are kept in memory and saved in the store
+(:mod:`cdrapi.store.dashboard_saved`: a start, or another worker, reads them), and
+counted again only when the day's calls changed (:mod:`cdrapi.store.dashboard_marks`:
 the database marks the days it writes, whatever writes), so that while calls arrive
-only today is read again; a call that crossed midnight is counted for each search from
-its legs. A period with a time of day in its ends is read whole. The finished figures
-are also kept per search and store version: a page seen again costs nothing.
+only today is counted again; a call that crossed midnight is counted for each search
+from its legs. A period with a time of day in its ends is read whole. The finished
+figures are also kept per search and store version: a page seen again costs nothing.
 """
 
 from __future__ import annotations
@@ -43,13 +45,14 @@ import datetime as dt
 import heapq
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 
 from cdrapi.protocol.filters import CallFilters
 from cdrapi.protocol.values import CALL_STATUSES, DIRECTIONS
+from cdrapi.store.dashboard_days import DAY_END, DAY_START, DayParts
 from cdrapi.store.dashboard_figures import (
     HOURLY_DAYS,
     SERVICE_LEVEL_SECONDS,
@@ -64,7 +67,7 @@ from cdrapi.store.dashboard_figures import (
 from cdrapi.store.dashboard_figures import (
     unit as unit_of,
 )
-from cdrapi.store.dashboard_marks import RESET, ensure_marks, inserted_days, read_marks
+from cdrapi.store.dashboard_marks import ensure_marks
 from cdrapi.store.dashboard_parts import (
     MISSED_SHOWN,
     DayPart,
@@ -73,12 +76,10 @@ from cdrapi.store.dashboard_parts import (
     add_pairs,
     read_parts,
 )
+from cdrapi.store.dashboard_saved import ensure_saved
 from cdrapi.store.engine import read_version, store_generation
 from cdrapi.store.queries import where_clauses
 from cdrapi.store.schema import calls
-
-_FORMAT = "%Y-%m-%d %H:%M:%S"
-_DAY_START, _DAY_END = " 00:00:00", " 23:59:59"
 
 __all__ = [
     "HOURLY_DAYS",
@@ -96,37 +97,16 @@ __all__ = [
 def _whole_days(filters: CallFilters) -> bool:
     """Whether the period's ends (if any) are whole days."""
     start, end = filters.date_between or (None, None)
-    return (start is None or start.endswith(_DAY_START)) and (end is None or end.endswith(_DAY_END))
-
-
-def _days(first: str, last: str) -> list[str]:
-    at, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
-    return [(at + dt.timedelta(days=n)).isoformat() for n in range((end - at).days + 1)]
-
-
-def _runs(days: Sequence[str]) -> Iterator[tuple[str, str]]:
-    """The runs of consecutive days in ``days`` (sorted): (first, last) of each."""
-    start = previous = None
-    for day in days:
-        if previous is not None and dt.date.fromisoformat(day) - dt.date.fromisoformat(
-            previous
-        ) != dt.timedelta(days=1):
-            yield start or previous, previous
-            start = None
-        start, previous = start or day, day
-    if previous is not None:
-        yield start or previous, previous
-
-
-def _on(filters: CallFilters, first: str, last: str) -> CallFilters:
-    return dataclasses.replace(filters, date_between=(first + _DAY_START, last + _DAY_END))
+    return (start is None or start.endswith(DAY_START)) and (end is None or end.endswith(DAY_END))
 
 
 class DashboardReader:
     """Reads the dashboard's figures from one engine (thread-safe). Days' figures are
-    kept per search (at most ``cache_days`` of them, the least recently used dropped: a
-    busy day's are some 200 KB, so the default is a year and a month of one search),
-    finished figures per search and store version (at most ``cache_boards``)."""
+    kept per search in memory (at most ``cache_days`` of them, the least recently used
+    dropped: a busy day's are some 200 KB, so the default is a year and a month of one
+    search) and saved in the store (:mod:`~cdrapi.store.dashboard_saved`), at the end of
+    the view that counted them; finished figures are kept per search and store version
+    (at most ``cache_boards``)."""
 
     def __init__(
         self,
@@ -140,15 +120,16 @@ class DashboardReader:
         self.service_level = service_level
         self._dialect = engine.dialect.name
         self._lock = threading.Lock()
-        self._cache_days, self._cache_boards = cache_days, cache_boards
-        self._parts: OrderedDict[tuple[CallFilters, str], DayPart] = OrderedDict()
+        self._cache_boards = cache_boards
+        self._days = DayParts(self._dialect, service_level, cache_days)
         self._boards: OrderedDict[tuple[CallFilters, int, int], Dashboard] = OrderedDict()
         self._generation: int | None = None
-        self._reset = 0
-        # SQLite: the highest id whose leg's day is known, and per day its highest id
-        self._seen: int | None = None
-        self._floor = 0  # parts read before the first id seen are not kept
-        self._inserted: dict[str, int] = {}
+
+    @property
+    def read_days(self) -> int:
+        """How many days' figures this reader has counted from the calls (not from memory
+        or from the figures saved in the store)."""
+        return self._days.read_days
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -159,11 +140,6 @@ class DashboardReader:
         with connection as conn, conn.begin():
             yield conn
 
-    def _forget(self) -> None:
-        self._parts.clear()
-        self._boards.clear()
-        self._seen, self._inserted = None, {}
-
     def figures(self, filters: CallFilters, now: dt.datetime) -> Dashboard:
         """The dashboard of the calls ``filters`` choose; ``now`` is the PBX's local time
         (naive, or aware in the PBX's zone), from which missed calls have waited."""
@@ -171,8 +147,10 @@ class DashboardReader:
         generation = store_generation(self.engine)
         if generation != self._generation:
             ensure_marks(self.engine)
+            self._days.saving = ensure_saved(self.engine)
             with self._lock:
-                self._forget()
+                self._days.forget()
+                self._boards.clear()
                 self._generation = generation
         with self._read() as conn:
             version = read_version(conn)
@@ -184,6 +162,7 @@ class DashboardReader:
                     self._boards[filters, version, generation] = board
                     while len(self._boards) > self._cache_boards:
                         self._boards.popitem(last=False)
+        self._days.save(self.engine)
         missed = [
             dataclasses.replace(call, waited=_waited(now, call.time)) for call in board.missed_calls
         ]
@@ -193,108 +172,11 @@ class DashboardReader:
         start, end = filters.date_between or (None, None)
         where = where_clauses(filters, self._dialect)
         if not _whole_days(filters):
-            return self._board(list(read_parts(conn, where)[0].items()), filters)
+            return self._board(list(read_parts(conn, where).items()), filters)
         start = start or _end(conn, where, func.min)
         end = end or _end(conn, where, func.max)
-        parts = self._merged(conn, filters, start[:10], end[:10]) if start and end else []
+        parts = self._days.collect(conn, filters, start[:10], end[:10]) if start and end else []
         return self._board(parts, filters)
-
-    def _observe(self, conn: Connection) -> int | None:
-        """SQLite: the snapshot's highest id, the days of the legs added since last seen
-        noted (ids are given in commit order there; PostgreSQL marks inserts)."""
-        if self._dialect != "sqlite":
-            return None
-        top = int(conn.execute(select(func.coalesce(func.max(calls.c.id), 0))).scalar_one())
-        with self._lock:
-            if self._seen is None or top < self._seen:  # (ids back: legs deleted)
-                self._parts.clear()
-                self._seen = self._floor = top
-                self._inserted = {}
-                return top
-            seen = self._seen
-        if top > seen:
-            added = inserted_days(conn, seen)
-            with self._lock:
-                for day, highest in added.items():
-                    self._inserted[day] = max(self._inserted.get(day, 0), highest)
-                self._seen = max(self._seen or 0, top)
-        return top
-
-    def _valid(self, part: DayPart | None, day: str, marks: dict[str, int]) -> bool:
-        if part is None:
-            return False
-        changes, top = part.stamp
-        return bool(
-            changes == marks.get(day, 0) and (top is None or self._inserted.get(day, 0) <= top)
-        )
-
-    def _merged(
-        self, conn: Connection, filters: CallFilters, first: str, last: str
-    ) -> list[tuple[str, DayPart]]:
-        """The figures of the whole days ``first`` to ``last``: the days' parts (read
-        again where the day changed) and the calls that span days, read whole."""
-        key = dataclasses.replace(filters, date_between=None)
-        top = self._observe(conn)
-        marks = read_marks(conn, first, last)
-        bounds = (_end(conn, [], func.min), _end(conn, [], func.max))
-        days = _days(first, last)
-        with self._lock:
-            if marks.get(RESET, 0) != self._reset:
-                self._parts.clear()
-                self._reset = marks.get(RESET, 0)
-        parts: dict[str, DayPart] = {}
-        for _ in range(4):  # a call found to span days makes its other days be read again
-            with self._lock:
-                for day in days:
-                    part = self._parts.get((key, day))
-                    if self._valid(part, day, marks) and part is not None:
-                        parts[day] = part
-                        self._parts.move_to_end((key, day))
-            missing = [day for day in days if day not in parts]
-            if not missing:
-                break
-            for run_first, run_last in _runs(missing):
-                run = (run_first + _DAY_START, run_last + _DAY_END)
-                where = where_clauses(_on(filters, run_first, run_last), self._dialect)
-                found, spans = read_parts(conn, where, run=run, bounds=bounds)
-                for day in _days(run_first, run_last):
-                    part = found.get(day) or DayPart()
-                    part.stamp = (marks.get(day, 0), top)
-                    parts[day] = part
-                    self._keep(key, day, part, top)
-                for linkedid, (span_first, span_last) in spans.items():
-                    for day in _days(span_first, span_last):
-                        if run_first <= day <= run_last:
-                            continue
-                        known = parts.get(day)
-                        if known is not None and linkedid not in known.spanning:
-                            del parts[day]
-                        with self._lock:
-                            kept = self._parts.get((key, day))
-                            if kept is not None and linkedid not in kept.spanning:
-                                del self._parts[key, day]
-        merged: list[tuple[str, DayPart]] = []
-        spanning: set[str] = set()
-        for day in days:
-            part = parts.get(day)
-            if part is None:  # (still changing after four reads: read the period whole)
-                where = where_clauses(_on(filters, first, last), self._dialect)
-                return list(read_parts(conn, where)[0].items())
-            merged.append((day, part))
-            spanning |= part.spanning
-        if spanning:
-            where = where_clauses(_on(filters, first, last), self._dialect)
-            merged.extend(read_parts(conn, where, only=sorted(spanning))[0].items())
-        return merged
-
-    def _keep(self, key: CallFilters, day: str, part: DayPart, top: int | None) -> None:
-        with self._lock:
-            if top is not None and top < self._floor:
-                return
-            self._parts[key, day] = part
-            self._parts.move_to_end((key, day))
-            while len(self._parts) > self._cache_days:
-                self._parts.popitem(last=False)
 
     def _board(self, parts: list[tuple[str, DayPart]], filters: CallFilters) -> Dashboard:
         """The figures from the parts of the period's days (and of its calls read whole)."""
@@ -305,11 +187,10 @@ class DashboardReader:
         talks: dict[int, int] = {}
         queues: dict[str, list[int]] = {}
         users: dict[tuple[int | None, str], list[int]] = {}
-        recent: list[Missed] = []
         for day, part in parts:
             summary = part.summary(self.service_level)
             if unit == "hour":
-                add_counts(cells, part.cells)
+                add_counts(cells, part.details().cells)
             else:
                 for (direction, status), n in summary.daily.items():
                     cell = (day, direction, status)
@@ -326,7 +207,6 @@ class DashboardReader:
                 figures[2] += within
             add_pairs(users, part.users)
             board.missed += part.missed
-            recent.extend(part.recent)
         for (_, _, status), n in cells.items():
             board.calls += n
             board.answered += n if status == "ANSWERED" else 0
@@ -353,9 +233,24 @@ class DashboardReader:
         )
         board.missed_calls = [
             MissedCall(key, time, source, queue, legs, 0)
-            for time, key, source, queue, legs in heapq.nlargest(MISSED_SHOWN, recent)
+            for time, key, source, queue, legs in _most_recent(parts)
         ]
         return board
+
+
+def _most_recent(parts: list[tuple[str, DayPart]]) -> list[Missed]:
+    """The :data:`MISSED_SHOWN` most recent missed calls of ``parts``, newest first: from
+    the last days only (a part's missed calls are of its day)."""
+    recent: list[Missed] = []
+    enough = None  # the day the list became long enough: no earlier day can add to it
+    for day, part in sorted(parts, key=lambda item: item[0], reverse=True):
+        if enough is not None and day < enough:
+            break
+        if part.missed:
+            recent.extend(part.details().recent)
+        if enough is None and len(recent) >= MISSED_SHOWN:
+            enough = day
+    return heapq.nlargest(MISSED_SHOWN, recent)
 
 
 def _end(conn: Connection, where: list[Any], end: Any) -> str:

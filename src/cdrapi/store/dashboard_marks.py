@@ -1,7 +1,8 @@
 """Which days of calls changed: the dashboard's figures of a day hold until its mark moves.
 
 The dashboard (:mod:`cdrapi.store.dashboard`) keeps each day's figures of a search in
-memory and reads again only the days whose calls changed. What changed is told by the
+memory and in the store (:mod:`cdrapi.store.dashboard_saved`), each with the marks it was
+counted at, and counts again only the days whose calls changed. What changed is told by the
 database itself, in the writing transaction, whatever statement wrote (ingestion,
 recovery, queue_log and CEL copies, rederive, annotations, code to come):
 
@@ -19,6 +20,11 @@ recovery, queue_log and CEL copies, rederive, annotations, code to come):
 
 :func:`ensure_marks` creates the table and triggers when they are missing (the first
 dashboard read of a store made before them).
+
+The SQLite UPDATE trigger costs some 2 us of CPU per updated leg (an UPDATE of 100,000
+legs: 0.41 s against 0.59 s with it); ``ingest rederive`` of 100,000 calls takes some 12 s
+with or without it. So it fires on every update: a ``WHEN`` over the columns the figures
+and the filters read would have to follow every new filter.
 """
 
 from __future__ import annotations

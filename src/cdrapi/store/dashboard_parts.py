@@ -15,13 +15,19 @@ call (``GROUP BY linkedid``: its time, first leg, answered, wait, talk, queue, l
 whether its ``linkedid`` has legs outside the run, and its legs marked missed:
 ``is_recovered``), counted here; and the answered legs per day and user. A missed call
 not called back is one whose marked legs are none of them 1; its time is the call's.
+
+A spanning call is listed with the days of its legs the search chooses (all of them, in
+and out of the run): a part kept from before the call came to span days is told by them
+(:mod:`cdrapi.store.dashboard_days` checks the parts of a period against each other).
+A part read back from the store (:mod:`cdrapi.store.dashboard_saved`) fills its hourly
+cells, raw queue figures and missed calls only when they are asked for (:meth:`DayPart.details`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import heapq
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -46,6 +52,7 @@ __all__ = [
     "MISSED_SHOWN",
     "DayPart",
     "Missed",
+    "Spanning",
     "Summary",
     "add_counts",
     "add_pairs",
@@ -61,6 +68,8 @@ K = TypeVar("K")
 
 #: A missed call not called back: (time, key, source, queue, legs), ordered by (time, key).
 Missed = tuple[str, str, str, str, int]
+#: The calls of a part that span days: linkedid -> the days of its legs the search chooses.
+Spanning = dict[str, tuple[str, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +93,25 @@ class DayPart:
     users: dict[tuple[int | None, str], list[int]] = field(default_factory=dict)  # legs, talk
     missed: int = 0
     recent: list[Missed] = field(default_factory=list)  # the most recent, newest first
-    spanning: set[str] = field(default_factory=set)
+    spanning: Spanning = field(default_factory=dict)
     stamp: Any = None  # the reader's: what the part was read at
     summaries: dict[int, Summary] = field(default_factory=dict)  # by service level
+    # a saved part's: fills ``cells``, ``queues`` and ``recent`` when first asked for
+    unread: Callable[[DayPart], None] | None = None
+
+    def details(self) -> DayPart:
+        """This part, its ``cells``, ``queues`` and ``recent`` filled (a saved part's are
+        decoded on first use: a period of days adds up most parts from their summaries)."""
+        fill = self.unread
+        if fill is not None:
+            self.unread = None
+            fill(self)
+        return self
 
     def add(self, other: DayPart) -> None:
         """Add ``other``'s figures to these (not its ``spanning`` calls)."""
+        self.details()
+        other.details()
         add_counts(self.cells, other.cells)
         add_counts(self.talks, other.talks)
         add_pairs(self.queues, other.queues)
@@ -106,6 +128,7 @@ class DayPart:
         per queue (offered, answered, answered within ``service_level`` seconds)."""
         found = self.summaries.get(service_level)
         if found is None:
+            self.details()
             daily: dict[tuple[str, str], int] = {}
             hours = [0] * 24
             for (hour, direction, status), n in self.cells.items():
@@ -204,14 +227,15 @@ def read_parts(
     *,
     run: tuple[str, str] | None = None,
     bounds: tuple[str, str] = ("", ""),
+    chosen: Sequence[ColumnElement[bool]] = (),
     only: Sequence[str] | None = None,
-) -> tuple[dict[str, DayPart], dict[str, tuple[str, str]]]:
-    """The parts of the days the legs ``where`` chooses lie on, by day, and the calls that
-    span days: linkedid -> (first day, last day) of all its legs.
+) -> dict[str, DayPart]:
+    """The parts of the days the legs ``where`` chooses lie on, by day.
 
     With ``run`` (the first and last time of a run of whole days that ``where`` holds),
     calls spanning days or leaving the run are left out of the parts and listed in their
-    ``spanning`` (``bounds``: the store's first and last time, see :func:`_outside`).
+    ``spanning``, with the days of their legs ``chosen`` chooses (the search without its
+    period); ``bounds``: the store's first and last time, see :func:`_outside`.
     With ``only`` (linkedids), just those calls are counted, whole, without users;
     with neither, every call is counted whole (a period of part days).
     """
@@ -219,11 +243,11 @@ def read_parts(
         parts: dict[str, DayPart] = {}
         for start in range(0, len(only), _CHUNK):
             chunk = [*where, calls.c.linkedid.in_(only[start : start + _CHUNK])]
-            found = _read(conn, chunk, None, bounds, users=False, hint=True)[0]
+            found = _read(conn, chunk, None, bounds, chosen, users=False, hint=True)
             for day, part in found.items():
                 parts.setdefault(day, DayPart()).add(part)
-        return parts, {}
-    return _read(conn, where, run, bounds, users=True, hint=False)
+        return parts
+    return _read(conn, where, run, bounds, chosen, users=True, hint=False)
 
 
 def _read(
@@ -231,10 +255,11 @@ def _read(
     where: list[ColumnElement[bool]],
     run: tuple[str, str] | None,
     bounds: tuple[str, str],
+    chosen: Sequence[ColumnElement[bool]],
     *,
     users: bool,
     hint: bool,
-) -> tuple[dict[str, DayPart], dict[str, tuple[str, str]]]:
+) -> dict[str, DayPart]:
     parts: dict[str, DayPart] = {}
     spanning: set[str] = set()
     answered = case((calls.c.call_status == "ANSWERED", 1), else_=0)
@@ -290,38 +315,47 @@ def _read(
             part.recent.append((time, linkedid or uniqueid, source or "", missed_queue, legs))
             if len(part.recent) > 8 * MISSED_SHOWN:
                 part.trim()
-    spans = _spans(conn, sorted(spanning))
-    for linkedid, (first_day, last_day) in spans.items():
-        day = max(first_day, run[0][:10]) if run else first_day
-        while day <= min(last_day, run[1][:10] if run else last_day):
-            parts.setdefault(day, DayPart()).spanning.add(linkedid)
-            day = _next_day(day)
+    if run is not None:
+        for linkedid, (days, chosen_days) in _spans(conn, sorted(spanning), chosen).items():
+            for day in days:  # (from its first leg's day to its last's: each lists it)
+                if run[0][:10] <= day <= run[1][:10]:
+                    parts.setdefault(day, DayPart()).spanning[linkedid] = chosen_days
     for part in parts.values():
         part.trim()
     if users:
         _read_users(conn, where, parts)
-    return parts, spans
+    return parts
+
+
+def _spans(
+    conn: Connection, linkedids: Sequence[str], chosen: Sequence[ColumnElement[bool]]
+) -> dict[str, tuple[list[str], tuple[str, ...]]]:
+    """linkedid -> the days from its first leg's to its last's (every leg, chosen or
+    not), and the days of its legs ``chosen`` chooses."""
+    found: dict[str, tuple[list[str], tuple[str, ...]]] = {}
+    day = func.substr(calls.c.time, 1, 10)
+    picked = case((and_(*chosen), 1), else_=0) if chosen else literal(1)
+    for start in range(0, len(linkedids), _CHUNK):
+        rows = conn.execute(
+            select(calls.c.linkedid, day, func.max(picked))
+            .where(calls.c.linkedid.in_(linkedids[start : start + _CHUNK]))
+            .group_by(calls.c.linkedid, day)
+        )
+        days: dict[str, list[tuple[str, int]]] = {}
+        for linkedid, on, took in rows:
+            days.setdefault(str(linkedid), []).append((str(on), int(took)))
+        for linkedid, its in days.items():
+            its.sort()
+            first, last = its[0][0], its[-1][0]
+            every = [first]
+            while every[-1] < last:
+                every.append(_next_day(every[-1]))
+            found[linkedid] = (every, tuple(on for on, took in its if took))
+    return found
 
 
 def _next_day(day: str) -> str:
     return (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat()
-
-
-def _spans(conn: Connection, linkedids: Sequence[str]) -> dict[str, tuple[str, str]]:
-    """linkedid -> the days of its first and last leg (every leg, chosen or not)."""
-    found: dict[str, tuple[str, str]] = {}
-    for start in range(0, len(linkedids), _CHUNK):
-        rows = conn.execute(
-            select(
-                calls.c.linkedid,
-                func.substr(func.min(calls.c.time), 1, 10),
-                func.substr(func.max(calls.c.time), 1, 10),
-            )
-            .where(calls.c.linkedid.in_(linkedids[start : start + _CHUNK]))
-            .group_by(calls.c.linkedid)
-        )
-        found.update((str(key), (str(first), str(last))) for key, first, last in rows)
-    return found
 
 
 def _read_users(

@@ -186,7 +186,10 @@ def connect(url: str, *, create: bool = True) -> Engine:
 
 def create_schema(engine: Engine) -> None:
     """Create the tables, indexes and trigram search if they are missing."""
-    from cdrapi.store import annotations  # noqa: F401  (it imports this; registers its table)
+    from cdrapi.store import (
+        annotations,  # noqa: F401  (it imports this; registers its table)
+        dashboard_saved,  # noqa: F401  (registers dashboard_days)
+    )
     from cdrapi.store.dashboard_marks import create_marks  # (it imports schema, as this does)
 
     with engine.begin() as conn:
