@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from cdrapi.protocol.filters import ScopedCallFilters, narrow, parse_filters
 from cdrapi.settings import Settings
@@ -242,3 +243,24 @@ def test_a_short_period_is_charted_per_hour(store: Settings) -> None:
     hours = [row[0] for row in table(page, "table-by_direction")]
     assert hours[:2] == ["2024-03-05 00:00", "2024-03-05 01:00"] and len(hours) == 48
     assert "Calls per hour by direction" in page
+
+
+def test_a_restarted_server_shows_the_figures_it_saved(store: Settings) -> None:
+    """The figures counted by one server are saved in the store, per account's scope; a
+    server started after it (a new app: nothing in memory) shows them, as the store's."""
+    for _ in range(2):  # the first server counts and saves; the next reads what was saved
+        pages = {}
+        with app_client(store) as http:
+            for name in ("admin", "sales"):
+                http.cookies.clear()
+                pages[name] = signed_in(http, name).get("/dashboard", params=SEARCH).text
+        engine = connect(store.db, create=False)
+        try:
+            with engine.connect() as conn:
+                saved = conn.execute(text("SELECT search, count(*) FROM dashboard_days GROUP BY 1"))
+                assert dict(saved.all()) == {"calls": 31, "project_scope=2": 31}
+        finally:
+            engine.dispose()
+        period = parse_filters({"date_between": ["2024-03-01", "2024-03-31"]}, ScopedCallFilters)
+        check_page(pages["admin"], store_figures(store, period))
+        check_page(pages["sales"], store_figures(store, narrow(period, project_scope=[2])))
