@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 from collections.abc import Callable, Sequence
-from operator import itemgetter
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -50,10 +49,9 @@ from cdrapi.ingest.summary import Summary
 __all__ = ["CelChunks", "cel_layout", "ingest_cel"]
 
 _NULLS = frozenset(("NULL", "\\N"))
-#: The columns read, in the order of :data:`~cdrapi.ingest.cel_events.Event` (so the
-#: first 11 of a line are its event as they are), then the userdeftype and the linkedid.
-_USED = ("eventtime", "eventtype", "channame", "uniqueid", "appname", "appdata", "exten",
-         "context", "cid_num", "peer", "extra", "userdeftype", "linkedid")  # fmt: skip
+#: The columns of an event, in the order of :data:`~cdrapi.ingest.cel_events.Event`.
+_EVENT = ("eventtime", "eventtype", "channame", "uniqueid", "appname", "appdata", "exten",
+          "context", "cid_num", "peer", "extra")  # fmt: skip
 #: Event types read as they are (the names cel.c writes).
 EVENT_TYPES = frozenset((*EVENT_NAMES.values(), "STREAM_BEGIN", "STREAM_END", "DTMF"))
 
@@ -108,18 +106,24 @@ class CelChunks:
     of a big import): their events grouped by call, once each, in time order
     (``batch.events``: :data:`~cdrapi.ingest.cel_calls.CelCall` rows).
 
-    A line whose fields are all quoted and hold no quote (``"a","b",...``, most lines of
-    the template) is split at its quotes, which gives what the csv module gives (in half
-    the time); any other line is read by the csv module (a quote doubled in
-    ``${eventextra}``'s JSON, a field without quotes, a quote left open that takes the
-    next lines with it).
+    A line that is one record by itself in one of the two shapes cel_custom writes is
+    split with ``str.split``, which gives what the csv module gives (in a fraction of the
+    time): every field quoted (``"a","b",...``, the template's lines; quotes doubled in
+    the last field only, as in ``${eventextra}``'s JSON), or no quote at all
+    (``a,b,...``). Any other line is read by the csv module (a quote in an unquoted
+    field, a carriage return, a quote left open that takes the next lines with it).
+    With ``fast`` False every line is (what tests/ingest/test_cel_split.py compares the
+    split with). What no line of a chunk has (NULL, the events' separators) is looked
+    for once in the chunk, not in each line.
     """
+
+    fast = True
 
     def __init__(self, name: str, zone: dt.tzinfo, layout: dict[str, int] | None = None) -> None:
         self.name, self.zone, self.layout = name, zone, layout
         self.columns: dict[str, int] | None = layout  # a header row's, else the given
         self.header = False
-        self._getters: dict[int, Callable[[list[str]], tuple[str, ...]] | str] = {}
+        self._getters: dict[int, _Columns] = {}
 
     def start_file(self, first_line: bytes, path: str) -> None:
         """A header row names the columns; else the given layout or the template's."""
@@ -135,9 +139,10 @@ class CelChunks:
 
     def parse(self, data: bytes, first_line: int) -> Batch:
         try:
-            lines = data.decode("utf-8").split("\n")
+            text = data.decode("utf-8")
         except UnicodeDecodeError:
-            lines = [_decode(raw) for raw in data.split(b"\n")]
+            text = "\n".join([_decode(raw) for raw in data.split(b"\n")])
+        lines = text.split("\n")
         if lines and lines[-1] == "":
             lines.pop()
         skip = first_line == 1 and self.header
@@ -145,109 +150,156 @@ class CelChunks:
         rejects = batch.rejects
         calls = CallEvents()
         texts, again = calls.texts, calls.again
-        getters, zone, types = self._getters, self.zone, EVENT_TYPES
+        getters, zone, types, fast = self._getters, self.zone, EVENT_TYPES, self.fast
+        # what the chunk has nowhere is looked for in no line
+        nulls = "NULL" in text or ("\\" in text and "\\N" in text)
+        separators = FIELD in text or BETWEEN in text
         feed = _Feed(lines)
         reader = csv.reader(feed)
-        count = len(lines)
-        why: str | None
-        while feed.at < count:
-            at = feed.at
-            line = lines[at]
+        width, get, linked, userdef, why = -1, None, 0, -1, ""
+        resume = int(skip)  # the first line not read yet (a header row is no event)
+        for at, line in enumerate(lines):
+            if at < resume:
+                continue  # a line the csv module took with the one before
             values: list[str] | None = None
-            parts = line.split('"')  # "a","b": '', 'a', ',', 'b', '' (1-char parts are shared)
-            odd = len(parts) & 1 and len(parts) > 1  # a quote closes each field opened
-            if odd and parts[0] == "" and parts[-1] == "" and not (skip and at == 0):
-                commas = parts[2:-1:2]
-                if commas.count(",") == len(commas):  # else a quote in a field...
-                    values = raw = parts[1::2]
-                    if "NULL" in line or "\\N" in line:
-                        values = ["" if value in _NULLS else value for value in values]
-                    feed.at = at + 1
+            if not fast:
+                pass
+            elif len(line) > 1 and line[0] == '"' and line[-1] == '"':  # "a","b"
+                values = line[1:-1].split('","')
+                joined = "\n".join(values)
+                if '"' in joined:  # a quote in a field
+                    values = _quote_in_last(values, joined)
+            elif '"' not in line and "\r" not in line and line:  # a,b
+                values = line.split(",")
             if values is None:
                 feed.at, before = at, reader.line_num
+                number = first_line + at
                 try:
-                    values = raw = next(reader)
+                    values = next(reader)
                 except csv.Error as exc:  # a carriage return inside a field...
-                    why = f"not a CSV line: {exc}"
-                    took = "\n".join(lines[at : max(feed.at, at + 1)]).encode()
-                    rejects.append(Reject(self.name, first_line + at, why, took))
-                    feed.at = max(feed.at, at + 1)
+                    resume = max(feed.at, at + 1)
+                    took = "\n".join(lines[at:resume]).encode()
+                    rejects.append(Reject(self.name, number, f"not a CSV line: {exc}", took))
                     continue
+                resume = feed.at
                 taken = reader.line_num - before
                 if taken > 1:  # a quote left open took the next lines with it
-                    number = first_line + at
                     why = f"a quote is not closed (lines {number}-{number + taken - 1})"
-                    took = "\n".join(lines[at : feed.at]).encode()
+                    took = "\n".join(lines[at:resume]).encode()
                     rejects.append(Reject(self.name, number, why, took))
                     continue
-                if not values or (skip and at == 0):
+                if not values:
                     continue
-                if "NULL" in values or "\\N" in values:
-                    values = ["" if value in _NULLS else value for value in values]
-            get = getters.get(len(values))
-            if get is None:
-                get = getters[len(values)] = self._getter_for(len(values))
-            if isinstance(get, str):
-                why = get
-            else:
-                values.append("")  # what a column the layout does not have reads (-1)
-                fields = get(values)
-                when, kind, linkedid = fields[0], fields[1], fields[12] or fields[3]
-                why = None
+            raw = values
+            if nulls and ("NULL" in values or "\\N" in values):
+                values = ["" if value in _NULLS else value for value in values]
+            if len(values) != width:
+                width = len(values)
+                columns = getters.get(width) or getters.setdefault(width, self._columns(width))
+                get, linked, userdef, why = columns
+            if get is not None:
+                event: Event = get(values)
+                when, kind, linkedid = event[0], event[1], values[linked] or event[3]
                 try:
                     seconds = float(when)
+                    plain = kind in types and len(when) == 17 and when[10] == "."
                 except ValueError:
-                    try:
-                        seconds = seconds_of(when, zone)
-                    except (ValueError, OverflowError):
-                        why = f"bad eventtime {when!r}"
-                if why is None and not linkedid:
-                    why = "no linkedid or uniqueid"
-                if why is None and kind not in types:
-                    if not kind.strip():
-                        why = "no event type"
-                    else:
-                        kind = event_name(kind, fields[11])
-                if why is None:
-                    event: Event = fields[:11]  # type: ignore[assignment]
-                    if len(when) != 17 or when[10] != ".":  # not <seconds>.<microseconds>
-                        when = f"{seconds:.6f}"
-                        seconds = float(when)
-                        event = (when, kind, *event[2:])
-                    elif kind is not fields[1]:
-                        event = (when, kind, *event[2:])
-                    if FIELD in line or BETWEEN in line:  # a separator in a field
-                        text = event_and_text(event)[1]
-                        seconds = float(text.split(FIELD, 1)[0])
-                    else:
-                        text = FIELD.join(event)
-                    known = texts.get(linkedid)
-                    if known is None:
-                        texts[linkedid] = {text: seconds}
-                    elif text in known:
-                        again[linkedid] = again.get(linkedid, 0) + 1
-                    else:
-                        known[text] = seconds
-                    continue
-            if any(value.strip() for value in raw):  # else a blank line: skipped
+                    plain = False
+                if plain and linkedid and not separators:
+                    joined = FIELD.join(event)
+                else:
+                    got = _event(event, values[userdef] if userdef >= 0 else "", linkedid, zone)
+                    if isinstance(got, str):
+                        rejects.append(Reject(self.name, first_line + at, got, line.encode()))
+                        continue
+                    joined, seconds = got
+                known = texts.get(linkedid)
+                if known is None:
+                    texts[linkedid] = {joined: seconds}
+                elif joined in known:
+                    again[linkedid] = again.get(linkedid, 0) + 1
+                else:
+                    known[joined] = seconds
+            elif any(value.strip() for value in raw):  # else a blank line: skipped
                 rejects.append(Reject(self.name, first_line + at, why, line.encode()))
         batch.events = calls.rows()
         return batch
 
-    def _getter_for(self, width: int) -> Callable[[list[str]], tuple[str, ...]] | str:
-        """What takes each of :data:`_USED` from a line of ``width`` columns (the last
-        one, ``""``, for a column the layout does not have), or why such a line cannot
-        be read."""
+    def _columns(self, width: int) -> _Columns:
+        """How the fields of a line of ``width`` columns are taken: what takes those of
+        its event (:func:`_event_getter`), the linkedid's and userdeftype's indexes (-1:
+        none), and ``""``; or why such a line cannot be read."""
         columns = self.columns or _default(width)
         need = max(columns.values()) + 1
         if width < need:
             if self.columns is None:
-                return (
+                return None, 0, -1, (
                     f"expected {len(DEFAULT_LAYOUT)} columns (cel_custom.conf's template) or "
                     f"a header row, got {width}: give the layout with --columns"
-                )
-            return f"expected {need} columns, got {width}"
-        return itemgetter(*(columns.get(name, -1) for name in _USED))
+                )  # fmt: skip
+            return None, 0, -1, f"expected {need} columns, got {width}"
+        get = _event_getter([columns.get(name, -1) for name in _EVENT])
+        return get, columns["linkedid"], columns.get("userdeftype", -1), ""
+
+
+#: How a line's fields are taken (:meth:`CelChunks._columns`).
+_Columns = tuple[Callable[[list[str]], Event] | None, int, int, str]
+
+
+def _event_getter(indexes: Sequence[int]) -> Callable[[list[str]], Event]:
+    """What makes the event of a line's fields: the fields at ``indexes`` (``""`` for
+    -1, a column the layout does not have), as a function of constant subscripts (a
+    third of :func:`operator.itemgetter`'s cost on a list)."""
+    items = ", ".join(f"v[{int(index)}]" if index >= 0 else '""' for index in indexes)
+    getter: Callable[[list[str]], Event] = eval(f"lambda v: ({items},)")
+    return getter
+
+
+def _event(event: Event, userdef: str, linkedid: str, zone: dt.tzinfo) -> tuple[str, float] | str:
+    """The text and time of an event whose time, type or fields are not as cel_custom's
+    template writes them (a date and time, a number for its type, a separator in a
+    field...), or why it cannot be one."""
+    when, kind = event[0], event[1]
+    try:
+        seconds = float(when)
+    except ValueError:
+        try:
+            seconds = seconds_of(when, zone)
+        except (ValueError, OverflowError):
+            return f"bad eventtime {when!r}"
+    if not linkedid:
+        return "no linkedid or uniqueid"
+    if kind not in EVENT_TYPES:
+        if not kind.strip():
+            return "no event type"
+        kind = event_name(kind, userdef)
+    if len(when) != 17 or when[10] != ".":  # not <seconds>.<microseconds>
+        when = f"{seconds:.6f}"
+    event, joined = event_and_text((when, kind, *event[2:]))
+    return joined, float(event[0])
+
+
+def _quote_in_last(parts: list[str], joined: str) -> list[str] | None:
+    """The fields of an all-quoted line split at its ``","`` (``parts``, joined by
+    ``\n``), when a quote is in one: the last (``${eventextra}``'s JSON, its quotes
+    doubled), which the split may have cut where its JSON has ``"",""``; else ``None``
+    (the csv module reads the line).
+
+    The parts with a quote at the end are one field when, joined again, each run of
+    quotes in it is even (a ``","`` between two fields leaves an odd run on each side:
+    a field's own quotes come in pairs), and no part before them has a quote.
+    """
+    first = len(parts) - 1
+    while first and '"' in parts[first - 1]:
+        first -= 1
+    tail = parts[first:]
+    if '"' in joined[: len(joined) - len("\n".join(tail))]:
+        return None  # a quote in an earlier field too
+    field = '","'.join(tail) if len(tail) > 1 else tail[0]
+    if '"' in field.replace('""', ""):  # a quote alone
+        return None
+    parts[first:] = [field.replace('""', '"')]
+    return parts
 
 
 def _decode(raw: bytes) -> str:
