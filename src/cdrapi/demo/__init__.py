@@ -20,7 +20,7 @@ It is built for speed: making and deriving a call costs some 75 us of CPU, inser
 some 35, so big runs (:data:`PROCESS_THRESHOLD`) use two producer processes, each
 making and deriving every other chunk of calls, while this one puts them in order
 (:mod:`cdrapi.demo.days`), marks recovery and bulk loads the store (300,000 calls: about
-14 s of CPU in each of the three processes). Draws come from precomputed tables, times
+15 s of CPU in each of the three processes). Draws come from precomputed tables, times
 are integer seconds formatted from lookup tables, rows are tuples, and the store is bulk
 loaded with its indexes built once at the end.
 """
@@ -99,7 +99,7 @@ def generate(
     with engine.connect() as conn:
         before = conn.execute(top).scalar()
     # Inserting makes no reference cycles worth collecting, and the collector's passes
-    # over the rows cost this process a quarter of its time: off while it inserts.
+    # over the rows cost a quarter of the CPU of putting them in order: off meanwhile.
     collecting = gc.isenabled()
     gc.disable()
     try:
