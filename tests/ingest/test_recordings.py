@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from cdrapi.ingest.recordings import RecordingIndex
+from cdrapi.ingest.recordings import RecordingIndex, recording_url
 
 AUDIO = bytes(range(256)) * 40  # 10,240 bytes
 
@@ -36,3 +39,11 @@ def test_recordings_are_matched_by_uniqueid_in_the_day_directory(monitor: Path) 
     # FreePBX's recordingfile holds the bare name; a file written later is found too
     (monitor / "2024" / "03" / "09" / "out-1.wav").write_bytes(b"x")
     assert index.find("9.9", "out-1.wav", "2024-03-09 18:00:00") == "2024/03/09/out-1.wav"
+
+
+@given(st.text() | st.from_regex(r"[A-Za-z0-9_.~/ %-]{0,40}", fullmatch=True))
+def test_a_recording_url_quotes_its_path_as_quote_does(relpath: str) -> None:
+    """URL-safe paths skip quote() (most do): the URL is the same either way."""
+    assert recording_url("http://pbx:8080/", relpath) == (
+        "http://pbx:8080/recordings/" + quote(relpath)
+    )

@@ -23,7 +23,13 @@ _AUDIO = (".wav", ".wav49", ".gsm", ".mp3", ".ogg", ".opus", ".flac", ".sln", ".
 
 def recording_url(public_url: str, relpath: str) -> str:
     """Where the server serves the recording at ``relpath`` (see server.recordings)."""
-    return f"{public_url.rstrip('/')}/recordings/{quote(relpath)}"
+    # a path of characters quote() leaves as they are is its own quoted form (most are)
+    quoted = relpath if _URL_SAFE(relpath) else quote(relpath)
+    return f"{public_url.rstrip('/')}/recordings/{quoted}"
+
+
+#: A path ``urllib.parse.quote`` leaves as it is (its always-safe characters and ``/``).
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.~/-]*").fullmatch
 
 
 class _Listing:
