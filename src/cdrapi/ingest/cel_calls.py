@@ -138,7 +138,11 @@ _PLAIN = re.compile(r"[ !#-\[\]-~]*").fullmatch
 def _rings_json(rings: dict[str, int]) -> str:
     """``rings`` as compact JSON, as :mod:`json` writes it (written here when every name
     needs no escaping: :mod:`json`'s own call costs more than the rest of a call's row)."""
-    if _PLAIN("".join(rings)):
+    if len(rings) == 1:  # the commonest: one called channel
+        ((name, seconds),) = rings.items()
+        if _PLAIN(name):
+            return f'{{"{name}":{seconds:d}}}'
+    elif _PLAIN("".join(rings)):
         return "{" + ",".join([f'"{name}":{seconds:d}' for name, seconds in rings.items()]) + "}"
     return _COMPACT.encode(rings)
 

@@ -174,12 +174,19 @@ def make_event(seconds: float, values: Mapping[str, str]) -> tuple[str, Event] |
 
 
 def extra_of(event: Sequence[Any]) -> dict[str, Any]:
-    """The event's ``extra`` JSON object (``{}`` when empty or not JSON)."""
+    """The event's ``extra`` JSON object (``{}`` when empty or not JSON): what
+    :func:`json.loads` reads (the decoder's own step, without its wrapping: the text
+    starts with ``{``, and only JSON's whitespace may follow the object)."""
     text = event[EXTRA]
     if not text or text[0] != "{":
         return {}
     try:
-        found = json.loads(text)
+        found, end = _DECODE(text)
     except ValueError:
         return {}
+    if end != len(text) and text[end:].strip(" \t\n\r"):
+        return {}  # more after the object: not JSON
     return found if isinstance(found, dict) else {}
+
+
+_DECODE = json.JSONDecoder().raw_decode
