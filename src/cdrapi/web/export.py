@@ -8,11 +8,13 @@ per leg. Rows come newest first, as on the page, narrowed to the account's scope
 (:func:`~cdrapi.web.auth.scoped`). Without a session: the sign-in form, back here after.
 
 - CSV (UTF-8 with a byte order mark, so Excel reads it as such; CRLF line ends) is
-  streamed as it is read: the store is walked by key a chunk at a time on the store's
-  threads (:class:`~cdrapi.store.export.ExportReader`), the next chunk read while the
-  last is sent; memory is a chunk or two whatever the size of the search, nothing is
-  written to disk. For ``all`` the database writes each chunk's lines as one string
-  (:func:`~cdrapi.store.export.csv_line`), sent as it comes: no Python value a record.
+  streamed as it is read: the store is walked by key a chunk at a time
+  (:class:`~cdrapi.store.export.ExportReader`), the next chunks read while the last is
+  sent; memory is a few chunks whatever the size of the search, nothing is written to
+  disk. For ``all`` the database writes each chunk's lines as one string
+  (:func:`~cdrapi.store.export.csv_line`), two chunks at once on threads and connections
+  of the export's own (a core each on SQLite), sent in order as they come: no Python
+  value a record. A client that goes away stops the reads at once.
 - XLSX is written with XlsxWriter's ``constant_memory`` mode into a temporary file
   (removed once sent), and stops at Excel's :data:`XLSX_ROWS` rows, header included:
   the last row then says so, and the response's ``X-Export-Cut`` header gives how many
@@ -36,7 +38,8 @@ import io
 import os
 import re
 import tempfile
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Any
 
 import xlsxwriter  # type: ignore[import-untyped]
@@ -44,6 +47,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from cdrapi.protocol.filters import CallFilters
 from cdrapi.protocol.records import RECORD_KEYS, record
@@ -59,8 +63,9 @@ from cdrapi.web.shown import caller_name, direction_label, duration, pbx_now, st
 
 __all__ = ["CSV_CHUNK", "SHOWN_COLUMNS", "XLSX_ROWS", "export_routes", "neutral"]
 
-#: Records of a CSV export read at a time (about 3 MB of text for 43 fields; two at a time).
-CSV_CHUNK = 5_000
+#: Records of a CSV export read at a time (about 1.5 MB of text for 43 fields; two being
+#: written, one waiting and one being sent at most).
+CSV_CHUNK = 2_500
 #: Excel's rows per sheet, the header included (tests make it small).
 XLSX_ROWS = 1_048_576
 #: The call log's columns (``Legs``: grouped by call only).
@@ -71,7 +76,6 @@ SHOWN_COLUMNS = (
 
 _TRIGGERS = frozenset("=+-@\t\r")
 _FIELD_START = re.compile(rb",\"(?=[=+\-@\t\r]|'[=+\-@\t\r])")  # see csv_line
-_STARTS = tuple(b',"' + first for first in (b"=", b"+", b"-", b"@", b"\t", b"\r", b"'"))
 _CSV = "text/csv; charset=utf-8"
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -140,23 +144,11 @@ class _Search:
     async def matches(self) -> int:
         return await self.database.run(self.reader.count, self.filters)
 
-    async def csv_texts(self, matches: int) -> AsyncGenerator[bytes, None]:
+    def csv_texts(self, matches: int) -> AsyncGenerator[bytes, None]:
         """The records as CSV text (UTF-8), :data:`CSV_CHUNK` at a time, each chunk one
-        string the database wrote; the next is read meanwhile."""
-        run, reader, size = self.database.run, self.reader, CSV_CHUNK
-        pending = asyncio.ensure_future(run(reader.csv_chunk, self.filters, None, matches, size))
-        while True:
-            text, edge = await pending
-            if edge is None:
-                return
-            pending = asyncio.ensure_future(
-                run(reader.csv_chunk, self.filters, edge, matches, size)
-            )
-            try:
-                yield text
-            except BaseException:
-                pending.cancel()
-                raise
+        string the database wrote, its formulas neutralised on the thread that read it;
+        the next ones are written meanwhile (:meth:`ExportReader.csv_texts`)."""
+        return self.reader.csv_texts(self.filters, matches, CSV_CHUNK, _neutralised)
 
     async def records(self, matches: int) -> AsyncGenerator[list[list[Any]], None]:
         """The records' values (``record``'s), a chunk at a time."""
@@ -186,6 +178,14 @@ class _Search:
         return self.log.page(self.filters, grouped=self.grouped, after=bound, number=number)
 
 
+def _neutralised(text: bytes) -> bytes:
+    """CSV lines of :func:`~cdrapi.store.export.csv_line` with each field that starts as a
+    formula given its apostrophe (one scan when none does, as is usual)."""
+    if _FIELD_START.search(text) is None:
+        return text
+    return _FIELD_START.sub(b",\"'", text)
+
+
 def _csv_text(rows: list[list[Any]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
@@ -197,14 +197,28 @@ async def _csv_body(search: _Search, columns: str) -> AsyncGenerator[bytes, None
     if columns == "all":
         matches = await search.matches()
         yield ("\ufeff" + ",".join(RECORD_KEYS) + "\r\n").encode()
-        async for text in search.csv_texts(matches):
-            if any(start in text for start in _STARTS):  # (faster than _FIELD_START alone)
-                text = _FIELD_START.sub(b",\"'", text)
-            yield text
+        async with aclosing(search.csv_texts(matches)) as texts:
+            async for text in texts:
+                yield text
     else:
         yield ("\ufeff" + ",".join(_shown_header(search.grouped)) + "\r\n").encode()
         async for rows in search.shown():
             yield _csv_text(rows)
+
+
+class _Streamed(StreamingResponse):
+    """A streamed body closed as soon as the response ends, sent whole or not: when the
+    client goes away, the export's reads stop then (not once the generator is collected)."""
+
+    def __init__(self, body: AsyncGenerator[bytes, None], **options: Any) -> None:
+        super().__init__(body, **options)
+        self.parts = body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.parts.aclose()
 
 
 class _Sheet:
@@ -321,13 +335,14 @@ def export_routes(settings: Settings, database: StoreExecutor) -> list[Route]:
         except StoreError:
             return store_unavailable(request)
 
-        async def stream() -> AsyncIterator[bytes]:
-            yield first
-            async for part in body:  # a failure past here cuts the transfer short
-                yield part
+        async def stream() -> AsyncGenerator[bytes, None]:
+            async with aclosing(body):
+                yield first
+                async for part in body:  # a failure past here cuts the transfer short
+                    yield part
 
         headers = _disposition(_file_name(form, "csv"))
-        return StreamingResponse(stream(), media_type=_CSV, headers=headers)
+        return _Streamed(stream(), media_type=_CSV, headers=headers)
 
     async def export_xlsx(request: Request) -> Response:
         started = await start(request)
