@@ -224,6 +224,13 @@ class Settings(BaseSettings):
         description="Seconds of queue wait within which an answered call meets the "
         "dashboard's service level (per queue: answered within them, of the calls offered).",
     )
+    dashboard_warmup: bool = Field(
+        True,
+        description="Whether `cdrapi serve` counts the dashboard's figures of the last 30 "
+        "and 365 days (unscoped and for each account's projects) in the background when it "
+        "starts, so that a first view is fast (one worker only; otherwise the first views "
+        "count them).",
+    )
     scoped_tokens: tuple[TokenScope, ...] = Field(
         (),
         description="API tokens that see only some calls (the config file's `[[tokens]]` "

@@ -5,11 +5,14 @@ every figure equal to Python's over the stored rows; after each kind of write it
 only the days written (and those a call that came to span days makes stale); a write
 made while a reader counts (after it read the marks, before it saved) never leaves a
 stale day that looks good; two workers on one PostgreSQL store, also at once, stay
-right; a store made before the table gets it when opened."""
+right; two threads of one reader (the warm-up and a view) never count a day both, and
+are right; a store made before the table gets it when opened."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -206,6 +209,44 @@ def test_two_workers_on_one_postgresql_store_stay_right(
     for filters in PERIODS[:3]:  # (the saved searches)
         agrees(one, third, filters)
     assert third.read_days == 0
+
+
+def test_two_threads_of_one_reader_count_each_day_once(engines: Callable[[], Engine]) -> None:
+    """While one thread counts the 1st to the 7th (paused in its statement), another asks
+    for the 4th to the 9th: it counts the 8th and 9th, waits for the 4th to the 7th and
+    takes them as the first counted them. Every day is counted once; both are right."""
+    engine = engines()
+    load(engine, legs(500, seed=9))
+    reader = DashboardReader(engine)
+    inside, go = threading.Event(), threading.Event()
+    first = {"date_between": ["2024-05-01", "2024-05-07"]}
+    second = {"date_between": ["2024-05-04", "2024-05-09"]}
+
+    def pause(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if threading.current_thread().name == "first" and "user_fullname" in statement:
+            inside.set()
+            assert go.wait(30)
+
+    event.listen(engine, "before_cursor_execute", pause)
+    counting = threading.Thread(
+        target=reader.count, args=(parse_filters(first, CallFilters),), name="first"
+    )
+    counting.start()
+    assert inside.wait(30)
+    assert reader.counting(parse_filters(second, CallFilters))  # (the 4th to the 7th)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        asked = pool.submit(agrees, engine, reader, second)  # (raises if wrong)
+        time.sleep(0.5)
+        assert not asked.done()  # waiting for the first thread's days
+        go.set()
+        asked.result(30)
+    counting.join(30)
+    assert not counting.is_alive()
+    assert reader.read_days == 9  # the 1st to the 9th, once each
+    event.remove(engine, "before_cursor_execute", pause)
+    for filters in (first, second):
+        agrees(engine, reader, filters)
+    assert reader.read_days == 9
 
 
 def test_a_store_made_before_the_saved_days_gets_them(

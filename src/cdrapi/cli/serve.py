@@ -8,6 +8,11 @@ With ``recordings_dir`` set and no ``recording_secret``, the key that signs the 
 links (the call view's player) is one generated once and kept in the store
 (:func:`cdrapi.store.accounts.web_key`, as the session key is), so every worker and
 every restart signs and checks links alike: recordings play with no configuration.
+
+With one worker (and the ``dashboard_warmup`` setting on), the server counts the
+dashboard's first periods in the background as it starts
+(:class:`cdrapi.web.dashboard.DashboardWarmup`); with more, each worker would count the
+same days, so none does and the first views count them (saved for every worker).
 """
 
 from __future__ import annotations
@@ -55,6 +60,8 @@ def serve(
     if not chosen.tokens:
         chosen.api_token = secrets.token_urlsafe(24)
         token_note = " (generated: set CDRAPI_API_TOKEN to choose your own)"
+    if workers > 1:  # each would count the same days: the first views count and save them
+        chosen.dashboard_warmup = False
     # Workers are separate processes: they read the same settings from the environment,
     # where a setting that is not text (a number, the scoped tokens) is JSON.
     for name, value in chosen.model_dump(mode="json").items():

@@ -14,6 +14,7 @@ request until it is back.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -38,6 +39,7 @@ from cdrapi.store.engine import StoreError, connect
 from cdrapi.store.executor import StoreExecutor
 from cdrapi.store.pages import CallPages
 from cdrapi.web.app import web_routes
+from cdrapi.web.dashboard import dashboard_warmup
 
 __all__ = ["create_app", "create_worker_app"]
 
@@ -93,11 +95,16 @@ def _recording_link(settings: Settings) -> Callable[[str], str | None]:
     return link
 
 
-def create_app(settings: Settings | None = None, *, create_store: bool = True) -> Starlette:
+def create_app(
+    settings: Settings | None = None, *, create_store: bool = True, warm_up: bool = False
+) -> Starlette:
     """The ASGI application for ``settings`` (read from the environment when omitted).
 
     With ``create_store`` false, a database that does not exist is not created (each
-    request is 503 until it is there) and the schema is left as it is.
+    request is 503 until it is there) and the schema is left as it is. With ``warm_up``
+    (``cdrapi serve``'s, unless the ``dashboard_warmup`` setting is off), the dashboard's
+    first periods are counted in the background from the start
+    (:class:`~cdrapi.web.dashboard.DashboardWarmup`), stopped at the shutdown.
     """
     settings = settings or load_settings()
     engine = connect(settings.db, create=create_store)
@@ -150,11 +157,18 @@ def create_app(settings: Settings | None = None, *, create_store: bool = True) -
     async def server_error(request: Request, exc: Exception) -> Response:
         return _error(500, ["Internal error"])
 
+    web = web_routes(settings, engine, database, _recording_link(settings))
+    warmup = dashboard_warmup(web) if warm_up and settings.dashboard_warmup else None
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if warmup is not None:
+            warmup.start()
         try:
             yield
         finally:
+            if warmup is not None:
+                await asyncio.to_thread(warmup.stop)
             database.close()
             engine.dispose()
 
@@ -165,7 +179,7 @@ def create_app(settings: Settings | None = None, *, create_store: bool = True) -
             Route("/healthz", healthz, methods=["GET"]),
             *annotate_routes(settings, engine, database, scopes),
             *recording_routes(settings, database),
-            *web_routes(settings, engine, database, _recording_link(settings)),
+            *web,
         ],
         exception_handlers=handlers,
         lifespan=lifespan,
@@ -180,4 +194,4 @@ def create_worker_app() -> Starlette:
     deleted in the meantime, and answers 503 instead.
     """
     watch_supervisor()
-    return create_app(create_store=False)
+    return create_app(create_store=False, warm_up=True)

@@ -49,6 +49,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from cdrapi.protocol.filters import CallFilters
 from cdrapi.protocol.values import CALL_STATUSES, DIRECTIONS
@@ -77,7 +78,8 @@ from cdrapi.store.dashboard_parts import (
     read_parts,
 )
 from cdrapi.store.dashboard_saved import ensure_saved
-from cdrapi.store.engine import read_version, store_generation
+from cdrapi.store.dashboard_stop import Stop
+from cdrapi.store.engine import StoreError, read_version, store_generation
 from cdrapi.store.queries import where_clauses
 from cdrapi.store.schema import calls
 
@@ -132,18 +134,20 @@ class DashboardReader:
         return self._days.read_days
 
     @contextlib.contextmanager
-    def _read(self) -> Iterator[Connection]:
-        """One read transaction: every figure from one snapshot."""
+    def _read(self, stop: Stop | None = None) -> Iterator[Connection]:
+        """One read transaction: every figure from one snapshot (ended by ``stop``)."""
         connection = self.engine.connect()
         if self._dialect == "postgresql":
             connection = connection.execution_options(isolation_level="REPEATABLE READ")
         with connection as conn, conn.begin():
-            yield conn
+            if stop is None:
+                yield conn
+            else:
+                with stop.watching(conn):
+                    yield conn
 
-    def figures(self, filters: CallFilters, now: dt.datetime) -> Dashboard:
-        """The dashboard of the calls ``filters`` choose; ``now`` is the PBX's local time
-        (naive, or aware in the PBX's zone), from which missed calls have waited."""
-        now = now.replace(tzinfo=None)
+    def _generation_now(self) -> int:
+        """The store's generation, what was known of an earlier one dropped."""
         generation = store_generation(self.engine)
         if generation != self._generation:
             ensure_marks(self.engine)
@@ -152,6 +156,44 @@ class DashboardReader:
                 self._days.forget()
                 self._boards.clear()
                 self._generation = generation
+        return generation
+
+    def count(self, filters: CallFilters, *, stop: Stop | None = None) -> bool:
+        """Count the days of ``filters``' period (whole days) not known yet, kept in memory
+        and saved, without making its figures: the server's warm-up does so a step of
+        days at a time. Whether they were all saved (SQLite's write lock held past
+        :data:`~.dashboard_saved.SAVE_WAIT_MS`: not yet). Raises
+        :class:`~.dashboard_stop.Stopped` (``stop`` set), and
+        :class:`~cdrapi.store.engine.StoreError` when the store cannot be read."""
+        start, end = filters.date_between or ("", "")
+        if not (start and end and _whole_days(filters)):
+            raise ValueError(f"only a period of whole days is counted ahead: {start!r}, {end!r}")
+        try:
+            self._generation_now()
+            with self._read(stop) as conn:
+                self._days.collect(conn, filters, start[:10], end[:10])
+        except (SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error) as exc:
+            raise StoreError(f"the dashboard's days cannot be counted: {exc}") from exc
+        return self._days.save(self.engine)
+
+    def save(self) -> bool:
+        """Save the days counted and not saved yet; whether they are (:meth:`count`)."""
+        return self._days.save(self.engine)
+
+    def counting(self, filters: CallFilters) -> list[threading.Event]:
+        """The events of the threads counting days of ``filters``' period now (each set
+        when that thread is done): a view can wait for them without holding a store
+        thread."""
+        start, end = filters.date_between or ("", "")
+        if not (start and end and _whole_days(filters)):
+            return []
+        return self._days.counting(filters, start[:10], end[:10])
+
+    def figures(self, filters: CallFilters, now: dt.datetime) -> Dashboard:
+        """The dashboard of the calls ``filters`` choose; ``now`` is the PBX's local time
+        (naive, or aware in the PBX's zone), from which missed calls have waited."""
+        now = now.replace(tzinfo=None)
+        generation = self._generation_now()
         with self._read() as conn:
             version = read_version(conn)
             with self._lock:

@@ -13,6 +13,11 @@ day's mark and the reset mark are the same, and (SQLite, where inserts are not m
 no leg of that day has an id above the stamp's (the days of the legs with ids above the
 last seen are noted as they come, :func:`~.dashboard_marks.inserted_days`).
 
+Two threads never count a day of a search at once: a thread claims the days it is to
+count (:meth:`DayParts.counting` tells them), and another that needs them counts the
+rest, waits for the claim to end and takes them from memory (the server's warm-up,
+:mod:`cdrapi.web.dashboard`, and a view of the same period share the work that way).
+
 A call whose legs lie on several days is in no day's figures: each part lists it with
 the days of its chosen legs, and it is counted whole for each period. A part counted
 before a call came to span days (a leg added on another day, which marks that day, not
@@ -111,6 +116,8 @@ class DayParts:
         self._lock = threading.Lock()
         self._parts: OrderedDict[tuple[CallFilters, str], DayPart] = OrderedDict()
         self._pending: OrderedDict[tuple[str, str], DayPart] = OrderedDict()
+        # (search, day) -> the event set when the thread counting it is done
+        self._counting: dict[tuple[CallFilters, str], threading.Event] = {}
         self._reset = 0
         self.saving = True
         self.read_days = 0
@@ -183,19 +190,9 @@ class DayParts:
         parts: dict[str, DayPart] = {}
         fresh: set[str] = set()
         recount: set[str] = set()  # found stale: counted from the calls
-        for _ in range(_TRIES):
-            with self._lock:
-                for day in days:
-                    part = self._parts.get((key, day))
-                    if day in parts or day in recount or part is None:
-                        continue
-                    if self._good(part.stamp, day, marks):
-                        parts[day] = part
-                        self._parts.move_to_end((key, day))
-            missing = [day for day in days if day not in parts and day not in recount]
-            if missing and search is not None and self._trusted(top, watermark):
-                self._load(conn, key, search, missing, marks, top, parts)
-            for run_first, run_last in _runs([day for day in days if day not in parts]):
+
+        def count(todo: list[str]) -> None:
+            for run_first, run_last in _runs(todo):
                 run = (run_first + DAY_START, run_last + DAY_END)
                 where = where_clauses(_on(filters, run_first, run_last), self._dialect)
                 found = read_parts(conn, where, run=run, bounds=bounds, chosen=chosen)
@@ -205,6 +202,22 @@ class DayParts:
                     parts[day] = part
                     fresh.add(day)
                     self._keep(key, day, part, counted=True, search=search)
+
+        for _ in range(_TRIES):
+            self._remembered(key, days, marks, parts, recount)
+            missing = [day for day in days if day not in parts and day not in recount]
+            if missing and search is not None and self._trusted(top, watermark):
+                self._load(conn, key, search, missing, marks, top, parts)
+            mine, theirs = self._claim(key, [day for day in days if day not in parts])
+            try:
+                count(mine)
+            finally:
+                self._release(key, mine)
+            if theirs:  # counted by another thread: in memory once it is done
+                for event in theirs:
+                    event.wait()
+                self._remembered(key, days, marks, parts, recount)
+                count([day for day in days if day not in parts])  # (changed since)
             stale = _stale(parts, fresh)
             if not stale:
                 break
@@ -222,6 +235,58 @@ class DayParts:
             where = where_clauses(_on(filters, first, last), self._dialect)
             merged.extend(read_parts(conn, where, only=spanning).items())
         return merged
+
+    def _remembered(
+        self,
+        key: CallFilters,
+        days: list[str],
+        marks: dict[str, int],
+        parts: dict[str, DayPart],
+        recount: set[str],
+    ) -> None:
+        """The parts in memory that are the days' now, into ``parts`` (not ``recount``'s)."""
+        with self._lock:
+            for day in days:
+                part = self._parts.get((key, day))
+                if day in parts or day in recount or part is None:
+                    continue
+                if self._good(part.stamp, day, marks):
+                    parts[day] = part
+                    self._parts.move_to_end((key, day))
+
+    def _claim(self, key: CallFilters, days: list[str]) -> tuple[list[str], list[threading.Event]]:
+        """Of ``days``, those this thread is to count (claimed now), and the events of the
+        threads counting the others."""
+        mine: list[str] = []
+        theirs: list[threading.Event] = []
+        claim = threading.Event()
+        with self._lock:
+            for day in days:
+                event = self._counting.setdefault((key, day), claim)
+                if event is claim:
+                    mine.append(day)
+                elif event not in theirs:
+                    theirs.append(event)
+        return mine, theirs
+
+    def _release(self, key: CallFilters, days: list[str]) -> None:
+        """End this thread's claim of ``days`` (counted, or not: its waiters count them)."""
+        with self._lock:
+            for day in days:
+                event = self._counting.pop((key, day))
+        if days:
+            event.set()  # (one event for the days of a claim)
+
+    def counting(self, filters: CallFilters, first: str, last: str) -> list[threading.Event]:
+        """The events of the threads counting days ``first`` to ``last`` of ``filters``
+        now (set when each is done)."""
+        key = dataclasses.replace(filters, date_between=None)
+        found: dict[int, threading.Event] = {}
+        with self._lock:
+            for (search, day), event in self._counting.items():
+                if search == key and first <= day <= last:
+                    found[id(event)] = event
+        return list(found.values())
 
     def _trusted(self, top: int | None, watermark: int | None) -> bool:
         """Whether saved rows can be checked against the ids noted (SQLite: every leg up
@@ -280,14 +345,14 @@ class DayParts:
             while len(self._parts) > self._cache_days:
                 self._parts.popitem(last=False)
 
-    def save(self, engine: Engine) -> None:
-        """Save the days counted from the calls since the last save (on failure, such as
-        SQLite's write lock held past :data:`~.dashboard_saved.SAVE_WAIT_MS` by an
-        ingestion, they are saved with a later view)."""
+    def save(self, engine: Engine) -> bool:
+        """Save the days counted from the calls since the last save; whether they were (on
+        failure, such as SQLite's write lock held past :data:`~.dashboard_saved.SAVE_WAIT_MS`
+        by an ingestion, they are saved with a later view)."""
         with self._lock:
             pending, self._pending = self._pending, OrderedDict()
         if not pending:
-            return
+            return True
         try:
             save_parts(engine, pending, self._service_level)
         except SQLAlchemyError as exc:
@@ -297,3 +362,5 @@ class DayParts:
                     self._pending.setdefault(name, part)
                 while len(self._pending) > self._cache_days:
                     self._pending.popitem(last=False)
+            return False
+        return True
