@@ -23,6 +23,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Sequence
+from itertools import repeat
 from typing import Any
 
 from sqlalchemy import Connection
@@ -113,7 +114,8 @@ class CelFields:
             again += twice
             before = stored.get(linkedid) if stored else None
             if not before:
-                events = [text.split(FIELD) for text in joined.split(BETWEEN)]
+                texts = joined.split(BETWEEN)
+                events = list(map(str.split, texts, repeat(FIELD, len(texts))))
                 rows.append(row(linkedid, events, joined))
                 continue
             known = dict.fromkeys(before)

@@ -187,7 +187,7 @@ def _ivr(events: Sequence[Any], caller: str) -> tuple[str | None, int]:
         return None, 0
     parts = [menus[0][0]]
     for _context, _entry, key, where in menus:
-        step = " ".join(part for part in (key, where) if part)
+        step = f"{key} {where}" if key and where else key or where
         if step:
             parts.append(step)
     if left is None:
