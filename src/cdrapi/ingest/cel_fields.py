@@ -34,6 +34,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -275,6 +276,10 @@ def _local(seconds: float, zone: dt.tzinfo) -> str:
     )
 
 
+#: An event's uniqueid.
+_UNIQUEID_OF = itemgetter(UNIQUEID)
+
+
 def summarize(
     linkedid: str,
     events: Sequence[Any],
@@ -289,30 +294,30 @@ def summarize(
     transfers, the MixMonitor starts, each called channel's ring (from its CHAN_START
     to its ANSWER or, unanswered, its HANGUP), the last LINKEDID_END.
     """
-    caller_seen = False
     menus: set[str] = set()  # uniqueids whose channel ran a menu application
     moved: list[int] = []  # indexes of the transfers
     monitors = []
     started: dict[str, str] = {}  # channel -> the time of its CHAN_START
     rings: dict[str, int] = {}
     end = None
+    caller_seen = linkedid in map(_UNIQUEID_OF, events)
     for index, event in enumerate(events):
-        kind, uniqueid = event[TYPE], event[UNIQUEID]
-        if uniqueid == linkedid:
-            caller_seen = True
+        kind = event[TYPE]
         if kind == "APP_START":
             app = event[APP].lower()
             if app in _MENU_APPS:
-                menus.add(uniqueid)
+                menus.add(event[UNIQUEID])
             elif app == "mixmonitor":
                 monitors.append(event)
         elif kind == "CHAN_START":
-            if uniqueid != linkedid and event[CHANNEL] not in started:
-                started[event[CHANNEL]] = event[T]
+            channel = event[CHANNEL]
+            if channel not in started and event[UNIQUEID] != linkedid:
+                started[channel] = event[T]
         elif kind == "ANSWER" or kind == "HANGUP":
             channel = event[CHANNEL]
             if channel in started and channel not in rings:
-                rings[channel] = max(0, round(float(event[T]) - float(started[channel])))
+                rang = round(float(event[T]) - float(started[channel]))
+                rings[channel] = rang if rang > 0 else 0
         elif kind in _TRANSFERS:
             moved.append(index)
         elif kind == "LINKEDID_END":
