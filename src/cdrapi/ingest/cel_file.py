@@ -289,6 +289,12 @@ def _quote_in_last(parts: list[str], joined: str) -> list[str] | None:
     quotes in it is even (a ``","`` between two fields leaves an odd run on each side:
     a field's own quotes come in pairs), and no part before them has a quote.
     """
+    last = parts[-1]
+    if joined.find('"') >= len(joined) - len(last):  # the commonest: in the last alone
+        if '"' in last.replace('""', ""):  # a quote alone
+            return None
+        parts[-1] = last.replace('""', '"')
+        return parts
     first = len(parts) - 1
     while first and '"' in parts[first - 1]:
         first -= 1
