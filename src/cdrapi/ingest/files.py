@@ -155,9 +155,10 @@ def run_files(
         collecting = gc.isenabled()
         gc.disable()
         try:
-            for batch in batches:
-                if batch is not None:
-                    store(batch)
+            with writer.long_import():  # fewer (syncing) checkpoints of SQLite's log
+                for batch in batches:
+                    if batch is not None:
+                        store(batch)
         finally:
             if collecting:
                 gc.enable()

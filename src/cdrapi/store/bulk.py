@@ -7,6 +7,14 @@ meanwhile, not a row at a time (:func:`~cdrapi.store.search.suspend_search_index
 table that already has rows it does nothing, and inserts go through the indexes as usual.
 An interrupted load leaves the indexes missing until :func:`ensure_indexes` (run at
 the start of every ingestion) builds them.
+
+:func:`long_import`, for any import read once to its end (into an empty store or not):
+on SQLite, the write-ahead log is checkpointed every :data:`LONG_IMPORT_PAGES` pages
+instead of every 1,000 (SQLite's default), then once at the end. Each checkpoint syncs
+the database file: at every 4 MB of a big import that took about a quarter of an import
+of CEL's time. Commits keep their ``synchronous`` level (in WAL mode, NORMAL syncs at
+checkpoints only): a power cut may take back more of the last commits, with their saved
+positions, which the next run reads again; a crash of the process loses nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +35,11 @@ from cdrapi.store.search import create_search_index, suspend_search_index
 from cdrapi.store.statistics import refresh, refresh_if_missing
 from cdrapi.store.transaction import writing
 
-__all__ = ["bulk_load", "ensure_indexes"]
+__all__ = ["LONG_IMPORT_PAGES", "bulk_load", "ensure_indexes", "long_import"]
+
+#: Pages of write-ahead log between two checkpoints during :func:`long_import` (128 MB of
+#: 4 KB pages: 1,000 pages (4 MB) took about 8.8 s for 1,000,000 CEL rows, 32,768 about 7.3).
+LONG_IMPORT_PAGES = 32_768
 
 
 @contextmanager
@@ -161,3 +173,39 @@ def _restore_sync(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
     if "synchronous" in record.info and dbapi_connection is not None:
         level = int(record.info.pop("synchronous"))
         dbapi_connection.execute(f"PRAGMA synchronous={level}")
+
+
+@contextmanager
+def long_import(engine: Engine) -> Iterator[None]:
+    """Fewer checkpoints of SQLite's write-ahead log while an import is read once (see the
+    module's docstring); nothing on PostgreSQL."""
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+    event.listen(engine, "checkout", _long_log)
+    event.listen(engine, "checkin", _restore_log)
+    try:
+        yield
+    finally:
+        event.remove(engine, "checkout", _long_log)
+        event.remove(engine, "checkin", _restore_log)
+        with suppress(SQLAlchemyError), engine.connect() as conn:  # the log folded back
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+
+def _long_log(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+    """Pool checkout during a long import: note ``wal_autocheckpoint``, set it longer."""
+    cursor = dbapi_connection.cursor()
+    if "wal_autocheckpoint" not in record.info:
+        record.info["wal_autocheckpoint"] = cursor.execute("PRAGMA wal_autocheckpoint").fetchone()[
+            0
+        ]
+    cursor.execute(f"PRAGMA wal_autocheckpoint={LONG_IMPORT_PAGES}")
+    cursor.close()
+
+
+def _restore_log(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    """Pool checkin: give the connection back its own ``wal_autocheckpoint``."""
+    if "wal_autocheckpoint" in record.info and dbapi_connection is not None:
+        pages = int(record.info.pop("wal_autocheckpoint"))
+        dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={pages}")

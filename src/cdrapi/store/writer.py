@@ -34,7 +34,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row
 
 from cdrapi.store import calls, cel, queue_calls
-from cdrapi.store.bulk import bulk_load, ensure_indexes
+from cdrapi.store.bulk import bulk_load, ensure_indexes, long_import
 from cdrapi.store.calls import write_batch
 from cdrapi.store.checkpoints import read_checkpoint
 from cdrapi.store.directory import read_directory, replace_directory
@@ -69,6 +69,11 @@ class Writer:
     def bulk_load(self) -> AbstractContextManager[bool]:
         """Fast loading while ``calls`` is empty (see :func:`~cdrapi.store.bulk.bulk_load`)."""
         return bulk_load(self.engine)
+
+    def long_import(self) -> AbstractContextManager[None]:
+        """Fewer log checkpoints while a run reads its sources once (see
+        :func:`~cdrapi.store.bulk.long_import`)."""
+        return long_import(self.engine)
 
     def read_directory(self) -> dict[str, list[dict[str, Any]]]:
         """The stored directory: table name -> rows (column -> value), by id."""
