@@ -18,7 +18,11 @@ and then the ``--follow`` latency: a server on loopback, ``cdrapi ingest csv --f
 its own process, a line appended to the file, the time until ``/api/cdr`` returns that
 call (``--samples`` times).
 
-    .venv/bin/python bench/ingest_speed.py [--lines N] [--samples N] [--keep DIR]
+    .venv/bin/python bench/ingest_speed.py [--lines N] [--samples N] [--repeat N] [--keep DIR]
+
+On a shared host one run's ratio swings with the host's speed (the floor itself from 6.5 to
+10 s between runs); ``--repeat N`` runs the floor and the import N times, alternately, each
+pair into fresh files, and also prints the median ratio of the pairs.
 
 With ``--cel`` it runs the CEL case instead (:func:`cel_case`): ``--cel-rows`` (default
 1,000,000) cel_custom rows of calls of 10 events each (an IVR menu, a queue, an agent
@@ -314,6 +318,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--samples", type=int, default=20)
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="Floor and import pairs (median ratio)."
+    )
     parser.add_argument("--keep", type=Path, default=None, help="Work in DIR and keep it.")
     parser.add_argument("--cel", action="store_true", help="Run the CEL case instead.")
     parser.add_argument("--cel-rows", type=int, default=1_000_000)
@@ -341,9 +348,22 @@ def main() -> None:
         print(
             f"generated {args.lines:,} lines ({size / 1e6:.0f} MB) in {took:.1f}s; load {load:.2f}"
         )
-        floor = sqlite_import(master, work / "import.db")
-        loaded, ours, stored = cdrapi_import(master, work / "cdrapi.db")
-        assert stored == args.lines, f"stored {stored:,} of {args.lines:,}"
+        ratios = []
+        for pair in range(max(1, args.repeat)):
+            for name in ("import.db", "cdrapi.db"):
+                for suffix in ("", "-wal", "-shm"):
+                    (work / (name + suffix)).unlink(missing_ok=True)
+            floor = sqlite_import(master, work / "import.db")
+            loaded, ours, stored = cdrapi_import(master, work / "cdrapi.db")
+            assert stored == args.lines, f"stored {stored:,} of {args.lines:,}"
+            ratios.append(floor[0] / loaded[0])
+            if args.repeat > 1:
+                print(
+                    f"pair {pair + 1}: .import {floor[0]:.2f} s, stored {loaded[0]:.2f} s, "
+                    f"ratio {ratios[-1]:.3f}, CPU {loaded[1]:.2f} s"
+                )
+        if args.repeat > 1:
+            print(f"median ratio of {len(ratios)} pairs: {statistics.median(ratios):.3f}")
         load = os.getloadavg()[0]
         latencies = follow_latency(work, args.samples)
         print()
