@@ -84,15 +84,7 @@ def test_one_reader_follows_every_write(engine: Engine) -> None:
         for filters in PERIODS:
             agrees(engine, reader, filters)
     # legs added: a new call, and a leg that makes a call of 2024-05-02 span to the 4th
-    earlier = next(row for row in rows if row["linkedid"] and row["time"].startswith("2024-05-02"))
-    template = {key: value for key, value in rows[0].items() if key != "id"}
-    load(engine, [
-        {**template, "uniqueid": "new.1", "linkedid": "new-call", "time": "2024-05-03 10:00:00",
-         "call_status": "ANSWERED", "billsec": 77, "is_recovered": None},
-        {**template, "uniqueid": "new.2", "linkedid": earlier["linkedid"],
-         "time": "2024-05-04 08:00:00", "call_status": "ANSWERED", "billsec": 5,
-         "direction": "OUT", "is_recovered": None},
-    ])  # fmt: skip
+    add_legs(engine, rows)
     for filters in PERIODS:
         agrees(engine, reader, filters)
     write(engine, calls.delete().where(calls.c.id == rows[20]["id"]))
@@ -164,3 +156,17 @@ def test_the_store_marks_the_days_it_writes(engine: Engine) -> None:
     with engine.connect() as conn:
         marks = dict(conn.execute(text("SELECT day, changes FROM dashboard_marks")).all())
     assert marks["2024-06-01"] >= 1 and marks[rows[0]["time"][:10]] >= 1
+
+
+def add_legs(engine: Engine, rows: list[dict[str, Any]]) -> None:
+    """Two legs more: a call of its own on 2024-05-03, and a leg on the 4th of a call of
+    2024-05-02 (which then spans the days between)."""
+    earlier = next(row for row in rows if row["linkedid"] and row["time"].startswith("2024-05-02"))
+    template = {key: value for key, value in rows[0].items() if key != "id"}
+    load(engine, [
+        {**template, "uniqueid": "new.1", "linkedid": "new-call", "time": "2024-05-03 10:00:00",
+         "call_status": "ANSWERED", "billsec": 77, "is_recovered": None},
+        {**template, "uniqueid": "new.2", "linkedid": earlier["linkedid"],
+         "time": "2024-05-04 08:00:00", "call_status": "ANSWERED", "billsec": 5,
+         "direction": "OUT", "is_recovered": None},
+    ])  # fmt: skip

@@ -26,7 +26,14 @@ from cdrapi.store.engine import connect
 from cdrapi.store.schema import calls
 from tests.data import load
 from tests.store.test_dashboard import NOW, legs
-from tests.store.test_dashboard_days import PERIODS, WEEK, agrees, midnight_calls, write
+from tests.store.test_dashboard_days import (
+    PERIODS,
+    WEEK,
+    add_legs,
+    agrees,
+    midnight_calls,
+    write,
+)
 
 
 @pytest.fixture
@@ -99,15 +106,7 @@ def test_after_each_kind_of_write_a_new_reader_counts_only_the_days_written(
             agrees(engine, DashboardReader(engines()), filters)
     # legs added (no mark on SQLite: found by their ids): a call of its own, and a leg that
     # makes a call of 2024-05-02 span to the 4th (whose saved day then counts it wrongly)
-    earlier = next(row for row in rows if row["linkedid"] and row["time"].startswith("2024-05-02"))
-    template = {key: value for key, value in rows[0].items() if key != "id"}
-    load(engine, [
-        {**template, "uniqueid": "new.1", "linkedid": "new-call", "time": "2024-05-03 10:00:00",
-         "call_status": "ANSWERED", "billsec": 77, "is_recovered": None},
-        {**template, "uniqueid": "new.2", "linkedid": earlier["linkedid"],
-         "time": "2024-05-04 08:00:00", "call_status": "ANSWERED", "billsec": 5,
-         "direction": "OUT", "is_recovered": None},
-    ])  # fmt: skip
+    add_legs(engine, rows)
     reader = DashboardReader(engines())
     agrees(engine, reader, WEEK)
     assert reader.read_days == 3  # the 3rd and 4th, then the 2nd, found stale
