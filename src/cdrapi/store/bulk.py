@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event, inspect, select
@@ -71,10 +71,7 @@ def bulk_load(engine: Engine) -> Iterator[bool]:
     if not empty:
         yield False
         return
-    if sqlite:
-        event.listen(engine, "checkout", _no_sync)
-        event.listen(engine, "checkin", _restore_sync)
-    try:
+    with _pragma_while(engine, "synchronous", 0) if sqlite else nullcontext():  # 0: OFF
         try:
             yield True
         except BaseException:
@@ -84,10 +81,6 @@ def bulk_load(engine: Engine) -> Iterator[bool]:
                 _build_indexes(engine)
             raise
         _build_indexes(engine)
-    finally:
-        if sqlite:
-            event.remove(engine, "checkout", _no_sync)
-            event.remove(engine, "checkin", _restore_sync)
 
 
 def _build_indexes(engine: Engine) -> None:
@@ -159,22 +152,6 @@ def _parallel_sort(conn: Connection) -> Iterator[None]:
             raw.execute(f"PRAGMA {name}={int(old)}")
 
 
-def _no_sync(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
-    """Pool checkout during a bulk load: note the connection's ``synchronous``, set OFF."""
-    cursor = dbapi_connection.cursor()
-    if "synchronous" not in record.info:
-        record.info["synchronous"] = cursor.execute("PRAGMA synchronous").fetchone()[0]
-    cursor.execute("PRAGMA synchronous=OFF")
-    cursor.close()
-
-
-def _restore_sync(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
-    """Pool checkin: give the connection back its own ``synchronous`` setting."""
-    if "synchronous" in record.info and dbapi_connection is not None:
-        level = int(record.info.pop("synchronous"))
-        dbapi_connection.execute(f"PRAGMA synchronous={level}")
-
-
 @contextmanager
 def long_import(engine: Engine) -> Iterator[None]:
     """Fewer checkpoints of SQLite's write-ahead log while an import is read once (see the
@@ -182,30 +159,34 @@ def long_import(engine: Engine) -> Iterator[None]:
     if engine.dialect.name != "sqlite":
         yield
         return
-    event.listen(engine, "checkout", _long_log)
-    event.listen(engine, "checkin", _restore_log)
     try:
-        yield
+        with _pragma_while(engine, "wal_autocheckpoint", LONG_IMPORT_PAGES):
+            yield
     finally:
-        event.remove(engine, "checkout", _long_log)
-        event.remove(engine, "checkin", _restore_log)
         with suppress(SQLAlchemyError), engine.connect() as conn:  # the log folded back
             conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
 
-def _long_log(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
-    """Pool checkout during a long import: note ``wal_autocheckpoint``, set it longer."""
-    cursor = dbapi_connection.cursor()
-    if "wal_autocheckpoint" not in record.info:
-        record.info["wal_autocheckpoint"] = cursor.execute("PRAGMA wal_autocheckpoint").fetchone()[
-            0
-        ]
-    cursor.execute(f"PRAGMA wal_autocheckpoint={LONG_IMPORT_PAGES}")
-    cursor.close()
+@contextmanager
+def _pragma_while(engine: Engine, name: str, value: int) -> Iterator[None]:
+    """SQLite: each connection taken from the pool meanwhile has ``PRAGMA name=value``, and
+    gets its own value back when returned (noted at its first checkout)."""
 
+    def taken(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        if name not in record.info:
+            record.info[name] = cursor.execute(f"PRAGMA {name}").fetchone()[0]
+        cursor.execute(f"PRAGMA {name}={int(value)}")
+        cursor.close()
 
-def _restore_log(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
-    """Pool checkin: give the connection back its own ``wal_autocheckpoint``."""
-    if "wal_autocheckpoint" in record.info and dbapi_connection is not None:
-        pages = int(record.info.pop("wal_autocheckpoint"))
-        dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={pages}")
+    def returned(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        if name in record.info and dbapi_connection is not None:
+            dbapi_connection.execute(f"PRAGMA {name}={int(record.info.pop(name))}")
+
+    event.listen(engine, "checkout", taken)
+    event.listen(engine, "checkin", returned)
+    try:
+        yield
+    finally:
+        event.remove(engine, "checkout", taken)
+        event.remove(engine, "checkin", returned)
