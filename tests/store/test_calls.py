@@ -145,3 +145,34 @@ def test_stored_calls_read_in_time_order_and_rewritten(store: Writer) -> None:
         found = {key: rest for key, *rest in conn.execute(query) if key}
     assert found["k4"] == ["OUT", "Sales", "0721000001"]  # other columns kept
     assert found["k3"] == ["IN", None, "0721000001"]
+
+
+def test_columns_null_in_every_row_are_stored_null(store: Writer) -> None:
+    """A batch whose rows all leave a column NULL stores NULL there, and a column given in
+    some rows only keeps each row's value (the SQLite insert leaves out the columns that
+    are NULL both in every row and by default); a column that may not be NULL, given NULL
+    in every row, is refused as before, never filled with its default."""
+    columns = (*COLUMNS, "user_fullname", "qname", "recording_file")
+    first = [(*row(f"n{n}", f"2024-03-14 10:0{n}:00"), None, None, None) for n in (1, 2)]
+    second = [
+        (*row("s1", "2024-03-14 11:00:00"), "Maria", None, None),
+        (*row("s2", "2024-03-14 11:01:00"), None, "sales", None),
+    ]
+    store.write_batch(columns, first)
+    store.write_batch(columns, second)
+    query = select(
+        calls.c.source_key, calls.c.user_fullname, calls.c.qname, calls.c.recording_file,
+        calls.c.is_recovered, calls.c.source,
+    ).order_by(calls.c.id)  # fmt: skip
+    with store.engine.connect() as conn:
+        found = [tuple(r) for r in conn.execute(query)]
+    assert found == [
+        ("n1", None, None, None, None, "0721000001"),
+        ("n2", None, None, None, None, "0721000001"),
+        ("s1", "Maria", None, None, None, "0721000001"),
+        ("s2", None, "sales", None, None, "0721000001"),
+    ]
+    refused = [(*row(f"r{n}", f"2024-03-14 12:0{n}:00"), None) for n in (1, 2)]
+    with pytest.raises(IntegrityError):
+        store.write_batch((*COLUMNS, "caller_id"), refused)
+    assert "r1" not in stored(store.engine)
