@@ -167,8 +167,16 @@ def test_the_linkedid_memory_is_bounded() -> None:
         linkedid = f"{n}.0"
         directions.decide("1", "", "", "", "", "", "", "", "", linkedid, linkedid)
     directions.bound()
-    assert len(directions.calls) <= CALLS
-    assert directions.calls[f"{CALLS + 9}.0"] == "IN"  # the newest are kept
+    remembered = [n for n in range(CALLS + 10) if directions.call(f"{n}.0")]
+    assert len(remembered) <= CALLS
+    assert remembered[-1] == CALLS + 9  # the newest are kept
+    for n in range(CALLS + 10, CALLS + 10 + CALLS // 2):  # and when the memory moves on
+        linkedid = f"{n}.0"
+        directions.decide("", "", "1", "", "", "", "", "", "", linkedid, linkedid)
+        directions.bound()
+    assert directions.call(f"{CALLS + 9 + CALLS // 2}.0") == "OUT"
+    assert directions.call(f"{CALLS + 10}.0") == "OUT"
+    assert not directions.call("0.0")
 
 
 def test_context_and_call_type_tables() -> None:

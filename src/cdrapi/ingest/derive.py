@@ -151,6 +151,7 @@ class Deriver:
     def take_signs(self) -> dict[str, int]:
         """The direction signs counted since the last call (and start counting again)."""
         self._directions.bound()
+        self._calls = self._directions.calls  # a new dict once bound() moved the memory on
         signs, self.signs = self.signs, dict.fromkeys(SIGNS, 0)
         return {sign: rows for sign, rows in signs.items() if rows}
 

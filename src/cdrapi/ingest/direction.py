@@ -137,16 +137,25 @@ class Directions:
         #: direction of its call (bounded by :meth:`bound`, which Deriver.take_signs calls).
         self.decisive: dict[str, str] = {}
         self.calls: dict[str, str] = {}
+        self._older: dict[str, str] = {}  # the calls remembered before (see bound)
         self._contexts: dict[str, str] = {}  # context -> context_kind
         self._channels: dict[str, tuple[str, str | None, bool]] = {}
         self._types: dict[str, str | None] = {}
 
     def bound(self) -> None:
-        """Keep the linkedid memory to :data:`CALLS` calls (forget the older half)."""
+        """Keep the linkedid memory to :data:`CALLS` calls: once the newer half
+        (:attr:`calls`) holds half of them, it becomes the older half and the one before
+        is forgotten (dropped whole: deleting the oldest calls one by one cost a second
+        a million lines). The caller takes :attr:`calls` anew after this."""
         calls = self.calls
-        if len(calls) >= CALLS:
-            for old in list(islice(calls, len(calls) - CALLS // 2)):
-                del calls[old]
+        if len(calls) >= CALLS // 2:
+            if len(calls) > CALLS:  # more than a memory's worth since the last bound
+                calls = dict(islice(calls.items(), len(calls) - CALLS, None))
+            self._older, self.calls = calls, {}
+
+    def call(self, linkedid: str) -> str | None:
+        """The direction remembered for the call ``linkedid``, or None."""
+        return self.calls.get(linkedid) or self._older.get(linkedid)
 
     def decide(
         self, did: str, srctrunk: str, dsttrunk: str, calltype: str, context: str,
@@ -163,7 +172,7 @@ class Directions:
             direction, sign = named, "call-type"
         else:
             return self.undeclared(context, chan, dchan, src, dst, uniqueid, linkedid)
-        if linkedid and (linkedid == uniqueid or linkedid not in self.calls):
+        if linkedid and (linkedid == uniqueid or self.call(linkedid) is None):
             self.calls[linkedid] = direction  # bounded by bound(), after each batch
         return direction, sign
 
@@ -176,7 +185,7 @@ class Directions:
 
         One function on purpose: on Deriver.row's hot path a call costs as much as a sign."""
         if linkedid != uniqueid and linkedid:
-            known = self.calls.get(linkedid)
+            known = self.calls.get(linkedid) or self._older.get(linkedid)
             if known is IN or known is OUT:
                 return known, "linkedid"
         kind = self._contexts.get(context) or self._context(context)
@@ -233,7 +242,7 @@ class Directions:
                 direction, sign = OUT, "number"
             else:
                 return INTERNAL, "default"
-        if linkedid and (linkedid == uniqueid or linkedid not in self.calls):
+        if linkedid and (linkedid == uniqueid or self.call(linkedid) is None):
             self.calls[linkedid] = direction  # bounded by bound(), after each batch
         return direction, sign
 
