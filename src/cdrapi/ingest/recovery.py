@@ -89,8 +89,8 @@ def _not_missed(row: tuple[Any, ...]) -> tuple[Any, ...]:
 class Recovery:
     """The recovery state of one run (see the module's docstring).
 
-    ``answered``/``missed`` hold, per number, the times of answered calls and the
-    (time, key) of missed legs. ``pending`` holds, per linkedid, the key (a list of keys)
+    ``numbers`` holds, per number, the times of its answered calls and the (time, key)
+    of its missed legs. ``pending`` holds, per linkedid, the key (a list of keys)
     of unanswered legs of calls not known to be answered; ``answered_calls`` (and the
     generation before it) the linkedids of answered calls: at least :data:`KEEP_CALLS`
     of the latest of each. The rows of a batch only collect linkedids (a set add per
@@ -102,12 +102,13 @@ class Recovery:
         self.window = window_hours * 3600
         self.in_store = in_store  # whether to look for earlier missed calls in the store
         self._delta = dt.timedelta(seconds=self.window)
-        self.missed: dict[str, list[tuple[str, str]]] = {}
-        # (time, key) of missed legs taken out of ``missed`` once recovered: an answered
+        # number -> [times of its answered calls, (time, key) of its missed legs], both
+        # sorted: one look-up a row finds both (two dicts took two, each a cache miss)
+        self.numbers: dict[str, list[list[Any]]] = {}
+        # (time, key) of missed legs taken out of the number's once recovered: an answered
         # call need not look at them again, but they are kept in ``done`` as long as the
-        # legs still in ``missed`` of their time are (see _forget_old)
+        # legs still missed of their time are (see _forget_old)
         self._recovered: list[tuple[str, str]] = []
-        self.answered: dict[str, list[str]] = {}
         self.done: set[str] = set()
         self.pending: dict[str, Any] = {}
         self.answered_calls: set[str] = set()
@@ -119,18 +120,15 @@ class Recovery:
     def _forget_old(self) -> None:
         """Drop calls more than two windows older than the latest (a long follow)."""
         horizon = self._shift(self._latest, -2)
-        self.answered = {
-            n: kept
-            for n, times in self.answered.items()
-            if (kept := [t for t in times if t >= horizon])
-        }
-        self.missed = {
-            n: recent
-            for n, calls in self.missed.items()
-            if (recent := [c for c in calls if c[0] >= horizon])
-        }
+        numbers = {}
+        for number, (times, calls) in self.numbers.items():
+            kept = [t for t in times if t >= horizon]
+            recent = [c for c in calls if c[0] >= horizon]
+            if kept or recent:
+                numbers[number] = [kept, recent]
+        self.numbers = numbers
         self._recovered = [leg for leg in self._recovered if leg[0] >= horizon]
-        kept_keys = {key for calls in self.missed.values() for _, key in calls}
+        kept_keys = {key for _, calls in numbers.values() for _, key in calls}
         kept_keys.update(key for _, key in self._recovered)
         self.done &= kept_keys
 
@@ -204,7 +202,7 @@ class Recovery:
         if not self.in_store:
             callbacks = None
         window = self.window
-        missed_of, answered_of, done = self.missed, self.answered, self.done
+        numbers, done = self.numbers, self.done
         here: dict[str, int] = {}
         found: list[str] = []
         answered_here: set[str] = set()
@@ -223,16 +221,17 @@ class Recovery:
                 if not number:
                     continue
                 when = row[TIME]
-                times = answered_of.get(number)
-                if times is None:
-                    answered_of[number] = [when]
-                elif when >= times[-1]:
+                if callbacks is not None:
+                    callbacks.append((number, self._shift(when, -1), when))
+                entry = numbers.get(number)
+                if entry is None:
+                    numbers[number] = [[when], []]
+                    continue
+                times, missed = entry
+                if not times or when >= times[-1]:
                     times.append(when)
                 else:
                     insort(times, when)
-                missed = missed_of.get(number)
-                if callbacks is not None:
-                    callbacks.append((number, self._shift(when, -1), when))
                 if missed:
                     lo = bisect_left(missed, (self._shift(when, -1), ""))
                     hi = bisect_left(missed, (when, ""), lo)
@@ -255,14 +254,15 @@ class Recovery:
                 if not window or not number or key in done:
                     continue
                 when = row[TIME]
-                missed = missed_of.get(number)
-                if missed is None:
-                    missed_of[number] = [(when, key)]
-                elif not missed or (when, key) >= missed[-1]:
+                entry = numbers.get(number)
+                if entry is None:
+                    numbers[number] = [[], [(when, key)]]
+                    continue
+                times, missed = entry
+                if not missed or (when, key) >= missed[-1]:
                     missed.append((when, key))
                 else:
                     insort(missed, (when, key))
-                times = answered_of.get(number)
                 if times and times[-1] > when:
                     limit = self._shift(when, 1)
                     if bisect_right(times, when) < bisect_right(times, limit):
