@@ -214,7 +214,6 @@ def ingest_csv(
                 stop=options.stop,
                 on_batch=options.progress,
                 producer=True,
-                recovery=recovery,
             )
         finally:
             rejects.close()
