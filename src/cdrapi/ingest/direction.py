@@ -185,7 +185,7 @@ class Directions:
 
         One function on purpose: on Deriver.row's hot path a call costs as much as a sign."""
         if linkedid != uniqueid and linkedid:
-            known = self.calls.get(linkedid) or self._older.get(linkedid)
+            known = self.call(linkedid)
             if known is IN or known is OUT:
                 return known, "linkedid"
         kind = self._contexts.get(context) or self._context(context)
