@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from cdrapi.store.calls import insert_calls
 from cdrapi.store.engine import connect
@@ -176,3 +176,7 @@ def test_columns_null_in_every_row_are_stored_null(store: Writer) -> None:
     with pytest.raises(IntegrityError):
         store.write_batch((*COLUMNS, "caller_id"), refused)
     assert "r1" not in stored(store.engine)
+    short = [*first[:1], first[1][:-1]]  # a row without its last value: refused, all of it
+    with pytest.raises((ProgrammingError, ValueError)):
+        store.write_batch(columns, [(f"w{n}", *r[1:]) for n, r in enumerate(short)])
+    assert not {"w0", "w1"} & set(stored(store.engine))
