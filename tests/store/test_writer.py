@@ -177,6 +177,45 @@ def test_a_bulk_load_keeps_each_committed_batch_searchable(engine: Engine) -> No
     assert search(engine, "99123") == [61]
 
 
+def shadow_tables(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE name LIKE 'calls_numbers_%'"
+        )
+        return {name for (name,) in rows}
+
+
+def test_the_search_keeps_no_sizes_and_a_search_made_before_still_works(engine: Engine) -> None:
+    """The search table keeps no row sizes (only ranking reads them; a search filters). A
+    store whose table has them (made before) searches, updates and deletes as it did, and
+    gets the lean table on a bulk load into its empty calls."""
+    assert "calls_numbers_docsize" not in shadow_tables(engine)
+    with engine.begin() as conn:  # the table as stores made before have it
+        conn.exec_driver_sql("DROP TABLE calls_numbers")
+        conn.exec_driver_sql(
+            "CREATE VIRTUAL TABLE calls_numbers USING fts5(source, destination, "
+            "content='calls', content_rowid='id', tokenize='trigram')"
+        )
+    assert "calls_numbers_docsize" in shadow_tables(engine)
+    insert_calls(engine, [call(1, source="0733555666"), call(2, source="0744555777")])
+    with engine.begin() as conn:
+        conn.execute(calls.update().where(calls.c.id == 2).values(source="0755000111"))
+    assert search(engine, "555") == [1] and search(engine, "55000") == [2]
+    with engine.begin() as conn:
+        conn.execute(calls.delete())
+    assert search(engine, "555") == []
+    columns = ("source_key", *call(0))
+    with bulk_load(engine) as fast:
+        assert fast is True
+        write_batch(
+            engine, columns, [(f"k{n}", *call(n, source=f"07{n:08d}").values()) for n in range(9)]
+        )
+    assert "calls_numbers_docsize" not in shadow_tables(engine)
+    assert search(engine, "0000004") == [5]
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO calls_numbers(calls_numbers) VALUES ('integrity-check')")
+
+
 def test_bulk_load_on_a_table_with_rows_keeps_the_indexes(engine: Engine) -> None:
     insert_calls(engine, [call(1)])
     names = index_names(engine)
