@@ -134,11 +134,18 @@ def test_a_byte_order_mark_is_not_part_of_the_first_field(store: Engine, tmp_pat
     bare.write_bytes(b"\xef\xbb\xbf" + b"".join(REAL_21.read_bytes().splitlines(True)[:2]))
     header = tmp_path / "export.csv"
     header.write_bytes(b"\xef\xbb\xbf" + (FIXTURES / "vendor-export.csv").read_bytes())
-    summary = ingest_csv(store, [bare, header])
-    assert (summary.stored, summary.rejected) == (4, 0)
-    assert [r["accounting_code"] for r in records(store)[:2]] == [None, None]
-    assert records(store)[0]["uniqueid"] == "1706368044.0"
-    assert records(store)[2]["time"] == "2024-03-15 08:00:00"
+    # Windows-1252 on the second line: a chunk that is no UTF-8 (decoded line by line)
+    first, second = REAL_21.read_bytes().splitlines(True)[2:4]
+    named = second.replace(b'"""90893692218"" <', b'"""Mar\xeda"" <')
+    dirty = tmp_path / "Master-1252.csv"
+    dirty.write_bytes(b"\xef\xbb\xbf" + first + named)
+    summary = ingest_csv(store, [bare, header, dirty])
+    assert (summary.stored, summary.rejected) == (6, 0)
+    found = records(store)
+    assert [r["accounting_code"] for r in (*found[:2], *found[4:])] == [None] * 4
+    assert found[0]["uniqueid"] == "1706368044.0"
+    assert found[2]["time"] == "2024-03-15 08:00:00"
+    assert found[5]["caller_id"] == '"Mar\xeda" <90893692218>'
 
 
 def test_broken_quoting_in_a_caller_id_is_stored_and_warned(store: Engine, tmp_path: Path) -> None:

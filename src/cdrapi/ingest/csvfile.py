@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from contextlib import nullcontext
+from itertools import repeat
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -61,14 +62,17 @@ class CsvChunks:
     def parse(self, data: bytes, first_line: int) -> Batch:
         try:
             text, clean = data.decode("utf-8"), True
-        except UnicodeDecodeError:
-            text, clean = data.decode("utf-8", "surrogateescape"), False
-        if first_line == 1 and text.startswith("\ufeff"):
-            text = text[1:]  # a byte order mark: not part of the first field
+            lines = text.split("\n")
+        except UnicodeDecodeError:  # some bytes are no UTF-8: kept as surrogates (see _fast)
+            # line by line: a chunk decoded whole is text of two bytes a character, the
+            # surrogates', and each line split from it is copied back to one (3x the work)
+            text, clean = "", False
+            lines = list(map(str, data.split(b"\n"), repeat("utf-8"), repeat("surrogateescape")))
+        if first_line == 1 and lines[0].startswith("\ufeff"):
+            lines[0] = lines[0][1:]  # a byte order mark: not part of the first field
         header = self.lines.header
         if isinstance(header, HeaderLayout):
-            header.learn(text)
-        lines = text.split("\n")
+            header.learn(text or "\n".join(lines))
         if lines[-1] == "":
             lines.pop()
         start = 1 if first_line == 1 and self._skip_first else 0
