@@ -47,6 +47,7 @@ _STATUS = {
     "0": "NO ANSWER", "1": "NO ANSWER", "2": "FAILED", "4": "BUSY", "8": "ANSWERED",
     "16": "CONGESTION",
 }  # fmt: skip
+# integer AMA flags (one digit) -> their names
 _AMA = {"0": "DEFAULT", "1": "OMIT", "2": "BILLING", "3": "DOCUMENTATION"}
 # disposition -> (DIALSTATUS, HANGUPCAUSE) when the CDR does not carry them
 _IMPLIED = {
@@ -201,7 +202,12 @@ class Deriver:
          raw_start, _answer, raw_end, duration_text, billsec_text, disposition, amaflags,
          uniqueid, userfield, peeraccount, linkedid, sequence, did, recordingfile, cnum, cnam,
          dialstatus, cause, srctrunk, dsttrunk, calltype) = cdr  # fmt: skip
-        status = _STATUS.get(disposition) or _STATUS.get(disposition.strip().upper())
+        # (most calls are answered: the comparison costs less than hashing the text)
+        status = (
+            "ANSWERED"
+            if disposition == "ANSWERED"
+            else _STATUS.get(disposition) or _STATUS.get(disposition.strip().upper())
+        )
         if status is None:
             raise ValueError(f"unknown disposition {disposition!r}")
         if (  # times(), for times already stored as they are and whole seconds
@@ -278,7 +284,8 @@ class Deriver:
         return (
             key, uniqueid, linkedid or uniqueid, number, start, end, clid, src, dst,
             direction, channel, dstchannel, dcontext, lastapp, lastdata,
-            _AMA.get(amaflags, amaflags), userfield or None, peeraccount or None,
+            _AMA.get(amaflags, amaflags) if len(amaflags) == 1 else amaflags,
+            userfield or None, peeraccount or None,
             did or None, chan, dchan, user_id, fullname, qname, code,
             status, info, codes, accountcode or None, rec_file, rec_url, project_id,
             self.directory.project_names.get(project_id) if project_id else None,
