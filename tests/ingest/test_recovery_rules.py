@@ -18,6 +18,7 @@ recovered once are met again.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import itertools
 from typing import Any
@@ -25,6 +26,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cdrapi.ingest.batch import Batch
 from cdrapi.ingest.recovery import ELSEWHERE, Recovery
 from cdrapi.ingest.row import (
     CALL_CODES,
@@ -104,18 +106,29 @@ def _expected(rows: list[tuple[Any, ...]], window: int) -> dict[str, tuple[Any, 
     legs=st.lists(_leg, min_size=1, max_size=60),
     cuts=st.lists(st.integers(1, 60), max_size=5),
     window=st.sampled_from([0, 1, 2, 24]),
+    split=st.booleans(),
 )
 def test_tracking_in_any_batches_gives_what_the_rules_say(
-    legs: list[dict[str, Any]], cuts: list[int], window: int
+    legs: list[dict[str, Any]], cuts: list[int], window: int, split: bool
 ) -> None:
+    """``split``: as a big import runs it, the numbers' step in the parsing process and
+    the linkedids' step in the writer, each with its own copy of the state (a fork)."""
     rows = [_row(i, leg) for i, leg in enumerate(legs)]
     recovery = Recovery(window, in_store=False)
+    writer = copy.deepcopy(recovery)
+    recovery.calls_in_writer = writer.calls_in_writer = split
     stored: dict[str, tuple[Any, Any]] = {}
     edges = sorted({0, len(rows), *(cut for cut in cuts if cut < len(rows))})
     for lo, hi in itertools.pairwise(edges):
         batch = rows[lo:hi]
         cleared: list[str] = []
-        earlier = recovery.track(batch, None, cleared)
+        if split:
+            made = Batch(rows=batch)
+            recovery.track_batch(made)
+            writer.group_batch(made)
+            earlier, cleared = made.recovered, made.cleared
+        else:
+            earlier = recovery.track(batch, None, cleared)
         # the batch's statements, in commit's order: recovered (0 -> 1), then cleared
         for key in earlier:
             if stored[key][0] == 0:

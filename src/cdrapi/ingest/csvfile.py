@@ -218,6 +218,7 @@ def ingest_csv(
                 stop=options.stop,
                 on_batch=options.progress,
                 producer=True,
+                recovery=recovery,
             )
         finally:
             rejects.close()

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from cdrapi.ingest.batch import AfterRows, Batch, commit
 from cdrapi.ingest.checkpoint import Position, load_position, source_name
@@ -35,6 +35,9 @@ from cdrapi.ingest.rejects import RejectFile
 from cdrapi.ingest.summary import Summary
 from cdrapi.producer import can_fork, produced
 from cdrapi.store.writer import Writer
+
+if TYPE_CHECKING:
+    from cdrapi.ingest.recovery import Recovery
 
 __all__ = ["ChunkParser", "FileSource", "file_batches", "run_files"]
 
@@ -121,12 +124,15 @@ def run_files(
     stop: threading.Event | None = None,
     on_batch: Callable[[Summary], None] | None = None,
     producer: bool = False,
+    recovery: Recovery | None = None,
 ) -> Summary:
     """Read ``sources`` into the store, each batch committed with its checkpoint.
 
     Without ``follow`` each file is read to its end, in turn; with ``producer``, files
-    bigger than two chunks are parsed in a producer process (see above). With ``follow``,
-    all are followed until ``stop`` is set (or forever).
+    bigger than two chunks are parsed in a producer process (see above); the parsers'
+    ``recovery`` then leaves its linkedid step to this process (the two processes'
+    loads even out: :meth:`~cdrapi.ingest.recovery.Recovery.group_batch`). With
+    ``follow``, all are followed until ``stop`` is set (or forever).
     """
     started = time.perf_counter()
     streams: list[Iterator[Batch | None]] = []
@@ -136,7 +142,11 @@ def run_files(
         position = None if from_start else load_position(writer, source.name)
         streams.append(file_batches(source, position, follow))
 
+    group: Callable[[Batch], None] | None = None
+
     def store(batch: Batch) -> None:
+        if group is not None:
+            group(batch)
         stored = commit(writer, batch, rejects, after_rows)
         summary.add(batch.lines, stored, len(batch.rows), len(batch.rejects))
         summary.note(batch.directions, batch.warnings)
@@ -147,6 +157,8 @@ def run_files(
     if not follow:
         size = sum(source.path.stat().st_size for source in sources)
         if producer and size > 2 * CHUNK and can_fork():
+            if recovery is not None:  # the forked producer keeps the setting too
+                recovery.calls_in_writer, group = True, recovery.group_batch
             batches: Iterator[Batch | None] = _produced(streams)
         else:
             batches = (batch for stream in streams for batch in stream)

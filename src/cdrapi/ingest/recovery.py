@@ -116,6 +116,9 @@ class Recovery:
         self._latest = ""
         self._tracked = 0
         self._days: dict[tuple[str, int], str] = {}
+        #: The linkedid step (:meth:`group`) is left to the writing process: set before a
+        #: producer process is forked (see :func:`cdrapi.ingest.files.run_files`).
+        self.calls_in_writer = False
 
     def _forget_old(self) -> None:
         """Drop calls more than two windows older than the latest (a long follow)."""
@@ -181,9 +184,16 @@ class Recovery:
 
     def track_batch(self, batch: Batch) -> None:
         """:meth:`track` a batch's rows: fills its ``recovered``, ``cleared``,
-        ``callbacks`` and ``look_in_store``."""
-        batch.recovered = self.track(batch.rows, batch.callbacks, batch.cleared)
+        ``callbacks`` and ``look_in_store``; with :attr:`calls_in_writer`, only the
+        numbers' part (the writer runs :meth:`group_batch`)."""
+        batch.recovered = self.numbers_of(batch.rows, batch.callbacks)
+        if not self.calls_in_writer:
+            self.group(batch.rows, batch.recovered, batch.cleared)
         batch.look_in_store = self.in_store and bool(batch.rows)
+
+    def group_batch(self, batch: Batch) -> None:
+        """:meth:`group` a batch the parsing process tracked with :attr:`calls_in_writer`."""
+        self.group(batch.rows, batch.recovered, batch.cleared)
 
     def track(
         self,
@@ -197,23 +207,30 @@ class Recovery:
         ``cleared`` receives the keys of earlier rows found to be legs of an answered
         call (``is_recovered`` NULL, ``call_codes`` as :data:`ELSEWHERE`). ``callbacks``
         receives (number, window start, time) of each answered call, for missed calls
-        stored by earlier runs (see :func:`cdrapi.ingest.batch.commit`).
+        stored by earlier runs (see :func:`cdrapi.ingest.batch.commit`). The two steps,
+        in turn: :meth:`numbers_of` and :meth:`group`.
         """
+        earlier = self.numbers_of(rows, callbacks)
+        self.group(rows, earlier, cleared)
+        return earlier
+
+    def numbers_of(
+        self, rows: list[tuple[Any, ...]], callbacks: list[tuple[str, str, str]] | None = None
+    ) -> list[str]:
+        """Step *numbers*: the missed legs among ``rows`` recovered by answered calls
+        with their number in the window (marked 1 in place), and those of earlier rows
+        (the keys returned); ``callbacks`` as in :meth:`track`."""
         if not self.in_store:
             callbacks = None
         window = self.window
         numbers, done = self.numbers, self.done
         here: dict[str, int] = {}
         found: list[str] = []
-        answered_here: set[str] = set()
-        call_answered = answered_here.add
-        legs_here: list[tuple[str, str]] = []  # (linkedid, key) of unanswered legs
         recovered_legs = self._recovered
         for i, row in enumerate(rows):
             if row[STATUS] == "ANSWERED":
                 if not row[DSTCHANNEL] and row[CHANNEL]:
                     continue  # answered by the PBX (a queue, voicemail, an IVR), not a person
-                call_answered(row[LINKEDID])
                 direction = row[DIRECTION]
                 if not window or direction == "INTERNAL":
                     continue
@@ -249,7 +266,6 @@ class Recovery:
             elif row[RECOVERED] == 0:  # an unanswered inbound leg
                 key = row[KEY]
                 here[key] = i
-                legs_here.append((row[LINKEDID], key))
                 number = row[SOURCE]
                 if not window or not number or key in done:
                     continue
@@ -268,7 +284,6 @@ class Recovery:
                     if bisect_right(times, when) < bisect_right(times, limit):
                         done.add(key)
                         found.append(key)
-        unmissed = self._calls(answered_here, legs_here)
         if rows:
             # the first and last rows' times, not all of them (4% of track's time): at
             # most the latest, so _forget_old keeps more, never less, whatever the order
@@ -277,10 +292,6 @@ class Recovery:
             if self._tracked > PRUNE_EVERY:
                 self._tracked = 0
                 self._forget_old()
-        if unmissed:
-            done.update(unmissed)
-            gone = set(unmissed)
-            found = [key for key in found if key not in gone]
         earlier = []
         for key in found:
             i = here.get(key, -1)
@@ -288,10 +299,40 @@ class Recovery:
                 earlier.append(key)
             else:
                 rows[i] = (*rows[i][:RECOVERED], 1, *rows[i][RECOVERED + 1 :])
+        return earlier
+
+    def group(
+        self, rows: list[tuple[Any, ...]], earlier: list[str], cleared: list[str] | None
+    ) -> None:
+        """Step *calls*: the unanswered legs (among ``rows``, or pending from earlier
+        batches) of calls another leg answered are no missed calls: in place, or their
+        keys onto ``cleared``; none of them stays in ``earlier`` (recovered).
+
+        Legs recovered by :meth:`numbers_of` come here with ``is_recovered`` 1 and leave
+        with NULL: a leg of an answered call is no missed call, recovered or not.
+        """
+        answered: set[str] = set()
+        answer = answered.add
+        legs: list[tuple[str, str]] = []  # (linkedid, key) of unanswered legs
+        here: dict[str, int] = {}
+        for i, row in enumerate(rows):
+            if row[STATUS] == "ANSWERED":
+                if row[DSTCHANNEL] or not row[CHANNEL]:  # answered by a person
+                    answer(row[LINKEDID])
+            elif row[RECOVERED] is not None:  # an unanswered inbound leg (0, or 1 now)
+                key = row[KEY]
+                here[key] = i
+                legs.append((row[LINKEDID], key))
+        unmissed = self._calls(answered, legs)
+        if not unmissed:
+            return
+        if not self.calls_in_writer:  # (the writer's copy of ``done`` is never read)
+            self.done.update(unmissed)
+        gone = set(unmissed)
+        earlier[:] = [key for key in earlier if key not in gone]
         for key in unmissed:
             i = here.get(key, -1)
             if i >= 0:
                 rows[i] = _not_missed(rows[i])
             elif cleared is not None:
                 cleared.append(key)
-        return earlier
