@@ -111,12 +111,13 @@ def suspend_search_index(conn: Connection) -> None:
     """Before a bulk load into an empty ``calls``: stop indexing rows one by one.
 
     On PostgreSQL the trigram indexes are dropped (:func:`create_search_index` builds
-    them again). On SQLite only the trigger that indexes each inserted row goes: the
-    writers index each batch's rows with one statement instead (:func:`index_new_rows`),
-    in the batch's transaction, so the search always covers exactly the stored rows, a
-    crash included, and :func:`create_search_index` then only puts the trigger back. A
-    million calls take 16 s to index through the trigger, 1.7 s a batch at a time (while
-    the next batch is parsed), 1.4 s all at once after the load (when nothing else runs).
+    them again). On SQLite the (empty) search table is made anew, and the trigger that
+    indexes each inserted row goes: the writers index each batch's rows with one
+    statement instead (:func:`index_new_rows`), in the batch's transaction, so the search
+    always covers exactly the stored rows, a crash included, and
+    :func:`create_search_index` then only puts the trigger back. A million calls take 16 s
+    to index through the trigger, 1.7 s a batch at a time (while the next batch is
+    parsed), 1.4 s all at once after the load (when nothing else runs).
     """
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql("DROP TABLE IF EXISTS calls_numbers")  # empty: made anew
