@@ -1,12 +1,15 @@
 """An import read once checkpoints SQLite's write-ahead log less often, then once at its
 end (:func:`cdrapi.store.bulk.long_import`): the connections get their own setting back,
-and the log is folded into the database file when the run returns, even while another
-connection (a server) keeps the store open."""
+a thread folds the log into the database file while the import runs, and the log is
+folded when the run returns, even while another connection (a server) keeps the store
+open."""
 
 from __future__ import annotations
 
 import shutil
 import sqlite3
+import time
+from contextlib import suppress
 from pathlib import Path
 
 from cdrapi.ingest import IngestRun, ingest_csv
@@ -48,5 +51,34 @@ def test_the_log_is_folded_back_when_the_import_returns(tmp_path: Path) -> None:
     copy = sqlite3.connect(tmp_path / "copy.db")
     assert copy.execute("SELECT count(*) FROM calls").fetchone() == (3000,)
     copy.close()
+    server.close()
+    engine.dispose()
+
+
+def test_a_thread_folds_the_log_into_the_database_file_while_the_import_runs(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "store.db"
+    engine = connect(f"sqlite:///{path}")
+    server = sqlite3.connect(path)  # keeps the store open, as a server does
+    server.execute("SELECT count(*) FROM calls").fetchone()
+    with Writer(engine, {}).long_import():
+        with engine.begin() as conn:  # about 1 MB: far fewer pages than the writer's bound
+            conn.exec_driver_sql("CREATE TABLE scratch (x BLOB)")
+            conn.exec_driver_sql(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000) "
+                "INSERT INTO scratch SELECT randomblob(1000) FROM n"
+            )
+        deadline, found = time.monotonic() + 10, None
+        while found != (1000,):  # the database file alone, copied, holds the rows
+            assert time.monotonic() < deadline, f"not in the database file after 10 s: {found}"
+            time.sleep(0.02)
+            shutil.copyfile(path, tmp_path / "copy.db")
+            with suppress(sqlite3.DatabaseError):  # no such table yet, or a copy mid-write
+                copy = sqlite3.connect(tmp_path / "copy.db")
+                try:
+                    found = copy.execute("SELECT count(*) FROM scratch").fetchone()
+                finally:
+                    copy.close()
     server.close()
     engine.dispose()
