@@ -10,16 +10,14 @@ the start of every ingestion) builds them.
 
 :func:`long_import`, for any import read once to its end (into an empty store or not):
 on SQLite, the write-ahead log is checkpointed by a thread of its own every
-:data:`FOLD_EVERY` seconds when commits sync (copied to the database file and synced
-while the writer makes its next batch), not in a bulk load, whose checkpoints sync
-nothing (there the thread only added work for the two busy processes: 1,000,000 lines
-stored 1.6 s later with 3.5 s more CPU, medians of seven pairs of runs). The writer
-itself checkpoints only when the log reaches :data:`LONG_IMPORT_PAGES` pages (not every
-1,000, SQLite's default), then once at the end: each checkpoint syncs the database
-file, and at every 4 MB of a big import that took about a quarter of an import of
-CEL's time. Commits keep their ``synchronous`` level (in WAL mode, NORMAL syncs at
-checkpoints only): a power cut may take back the last commits, with their saved
-positions, which the next run reads again; a crash of the process loses nothing.
+:data:`FOLD_EVERY` seconds (copied to the database file and synced while the writer
+makes its next batch), by the writer itself only when the log reaches
+:data:`LONG_IMPORT_PAGES` pages (not every 1,000, SQLite's default), then once at the
+end. Each checkpoint syncs the database file: done by the writer at every 4 MB of a big
+import, that took about a quarter of an import of CEL's time. Commits keep their
+``synchronous`` level (in WAL mode, NORMAL syncs at checkpoints only): a power cut may
+take back the last commits, with their saved positions, which the next run reads again;
+a crash of the process loses nothing.
 """
 
 from __future__ import annotations
@@ -169,13 +167,8 @@ def long_import(engine: Engine) -> Iterator[None]:
     if engine.dialect.name != "sqlite":
         yield
         return
-    with engine.connect() as conn:  # 0 in a bulk load: its checkpoints sync nothing
-        syncing = conn.exec_driver_sql("PRAGMA synchronous").scalar() != 0
     try:
-        with (
-            _pragma_while(engine, "wal_autocheckpoint", LONG_IMPORT_PAGES),
-            _LogFolder(engine) if syncing else nullcontext(),
-        ):
+        with _pragma_while(engine, "wal_autocheckpoint", LONG_IMPORT_PAGES), _LogFolder(engine):
             yield
     finally:
         with suppress(SQLAlchemyError), engine.connect() as conn:  # the log folded back
